@@ -1,0 +1,78 @@
+"""The `lash` command: `lash train`, `lash presets`, `lash config`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import yaml
+
+from .config import PRESETS, ConfigError, config_to_yaml, load_yaml, resolve_config
+from .provenance import check_writable, write_json_atomic
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="YAML run config (optional)")
+    p.add_argument("--preset", help="a named strategy: see `lash presets`")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key, dotted for sections: --set train.max_epochs=3, "
+                        "--set 'layer_weights={1: 0.7, 2: 0, 3: 0.3}' (repeatable)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--smoke", action="store_true",
+                   help="synthetic corpus and a tiny budget: a run of seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lash", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_train = sub.add_parser("train", help="train one model and write a results JSON")
+    _add_config_args(p_train)
+    p_train.add_argument("--out", required=True, help="results JSON path (written atomically)")
+    p_train.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    p_cfg = sub.add_parser("config", help="print the fully resolved config as YAML")
+    _add_config_args(p_cfg)
+    sub.add_parser("presets", help="list the named strategies")
+    return parser
+
+
+def _resolve(args) -> object:
+    file_cfg = load_yaml(args.config) if args.config else None
+    return resolve_config(file_cfg, preset=args.preset, sets=args.sets, smoke=args.smoke, seed=args.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            for name, body in PRESETS.items():
+                print(f"{name}: {yaml.safe_dump(body, default_flow_style=True).strip()}")
+            return 0
+        cfg = _resolve(args)
+        if args.command == "config":
+            print(config_to_yaml(cfg), end="")
+            return 0
+        out = check_writable(args.out)
+        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                            format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+        from .run import run_training  # imports torch: keep `lash presets` and errors fast
+
+        payload = run_training(cfg, argv=["lash"] + (argv if argv is not None else sys.argv[1:]))
+        write_json_atomic(out, payload)
+        h = payload["metrics"]["headline"]
+        print(f"{cfg.name} seed {cfg.seed}: {h['split']} ppl {h['ppl']:.4f} acc {h['acc']:.4f} -> {out}")
+        return 0
+    except (ConfigError, PermissionError) as exc:
+        print(f"lash: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # data errors and the like: one clear line, non-zero exit
+        from .data import DataError
+
+        if isinstance(exc, DataError):
+            print(f"lash: data error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Training: the weighted multi-exit loss, per-layer LR groups, alpha schedules, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import AlphaScheduleConfig, RunConfig
+from .evaluate import selection_metrics
+
+log = logging.getLogger("lash.train")
+
+
+def active_exits(weights: dict[int, float], n_layers: int) -> list[int]:
+    """Exits that carry a loss; if every weight is 0 the original falls back to the last layer."""
+    exits = [k for k, w in sorted(weights.items()) if w > 0]
+    return exits or [n_layers]
+
+
+def weighted_exit_loss(logits: dict[int, torch.Tensor], targets: torch.Tensor,
+                       weights: dict[int, float], normalize: bool = False) -> torch.Tensor:
+    """sum_k w_k * CE(logits_k, targets) over exits with w_k > 0 (the original is unnormalised:
+    the "+L2" variant has total weight 2.0). With normalize=True the weights are divided by their sum."""
+    n_layers = max(logits)
+    exits = active_exits(weights, n_layers)
+    if exits == [n_layers] and weights.get(n_layers, 0) <= 0:
+        scaled = {n_layers: 1.0}
+    else:
+        total = sum(weights[k] for k in exits) if normalize else 1.0
+        scaled = {k: weights[k] / total for k in exits}
+    flat_targets = targets.reshape(-1)
+    loss = None
+    for k, w in scaled.items():
+        term = w * F.cross_entropy(logits[k].reshape(-1, logits[k].shape[-1]), flat_targets)
+        loss = term if loss is None else loss + term
+    return loss
+
+
+def build_optimizer(model, base_lr: float, layer_lr_scales: dict[int, float] | None,
+                    weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW with one parameter group per block (lr = base_lr * scale, missing layer -> 1.0) and one
+    group for the embedding and the shared head at base_lr."""
+    scales = layer_lr_scales or {}
+    groups = [{"params": list(model.embed.parameters()) + list(model.head.parameters()),
+               "lr": base_lr, "name": "embed+head"}]
+    for i, block in enumerate(model.blocks, start=1):
+        groups.append({"params": list(block.parameters()), "lr": base_lr * scales.get(i, 1.0),
+                       "name": f"layer{i}"})
+    return torch.optim.AdamW(groups, lr=base_lr, weight_decay=weight_decay, foreach=True)
+
+
+def alpha_at(schedule: AlphaScheduleConfig, epoch: int, max_epochs: int) -> float:
+    """PAPER_SPEC E8: epoch is 0-indexed, p = min(1, epoch / max(1, horizon - 1))."""
+    horizon = schedule.epochs or max_epochs
+    p = min(1.0, epoch / max(1, horizon - 1))
+    start, end = schedule.start, schedule.end
+    if schedule.type == "constant":
+        return start
+    if schedule.type == "linear":
+        return start + (end - start) * p
+    if schedule.type == "cosine":
+        return end + (start - end) * (1 + math.cos(math.pi * p)) / 2
+    if schedule.type == "step":
+        k = sum(1 for s in schedule.steps if s <= epoch)
+        return max(end, start - k * (start - end) / max(1, len(schedule.steps)))
+    raise ValueError(schedule.type)
+
+
+def weights_for_epoch(cfg: RunConfig, epoch: int) -> dict[int, float]:
+    """Layer 1 <- alpha, the highest-indexed weighted layer <- 1 - alpha, others unchanged."""
+    weights = dict(cfg.layer_weights)
+    schedule = cfg.train.alpha_schedule
+    if schedule is not None:
+        alpha = alpha_at(schedule, epoch, cfg.train.max_epochs)
+        weights[1] = alpha
+        weights[max(weights)] = 1.0 - alpha
+    return weights
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    stopped_early: bool = False
+
+
+def _progress(iterable, total: int, desc: str):
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, leave=False)
+    return iterable
+
+
+def train_model(model, data, cfg: RunConfig,
+                on_epoch_end: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train with early stopping on validation (`train.stop_metric`). With restore_best the best
+    epoch's weights are loaded back at the end; otherwise the last epoch's weights stay (the original)."""
+    t = cfg.train
+    device = torch.device(t.device)
+    optimizer = build_optimizer(model, t.lr, cfg.layer_lr_scales, t.weight_decay)
+    result = TrainResult()
+    best_metric, bad_epochs, best_state = math.inf, 0, None
+    model.train()
+    for epoch in range(t.max_epochs):
+        weights = weights_for_epoch(cfg, epoch)
+        exits = active_exits(weights, model.n_layers)
+        total_loss, n_batches = 0.0, 0
+        batches = data.train.epoch(epoch)
+        for x, y in _progress(batches, len(batches), f"epoch {epoch + 1}"):
+            x, y = x.to(device), y.to(device)
+            logits = model.forward_exits(x, exits)
+            loss = weighted_exit_loss(logits, y, weights, t.normalize_weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            optimizer.step()
+            total_loss += loss.item()
+            n_batches += 1
+        val = selection_metrics(model, data.validation.epoch(0), cfg)
+        entry = {"epoch": epoch + 1, "train_loss": total_loss / max(1, n_batches),
+                 "weights": {str(k): v for k, v in weights.items()}, "validation": val}
+        result.history.append(entry)
+        result.epochs_run = epoch + 1
+        improved = val["ppl"] < best_metric
+        if improved:
+            best_metric, bad_epochs, result.best_epoch = val["ppl"], 0, epoch + 1
+            if t.restore_best:
+                best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        log.info("epoch %d train_loss %.4f val_ppl %.4f%s", epoch + 1, entry["train_loss"], val["ppl"],
+                 " (best)" if improved else "")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, entry)
+        if bad_epochs >= t.patience:
+            result.stopped_early = True
+            break
+    if t.restore_best and best_state is not None:
+        model.load_state_dict(best_state)
+    return result
