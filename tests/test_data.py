@@ -2,6 +2,7 @@
 
 import math
 import os
+import sys
 import types
 from collections import Counter
 
