@@ -1,0 +1,152 @@
+# Helpers shared by the rules: config validation, the run matrix, and lash command lines.
+import copy
+import glob
+import json
+import shlex
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+OUT = config.get("output_root", ".")
+PROTOCOLS = list(config["protocols"])
+FAMILIES = list(config["families"])
+# A change to the library reruns the runs (Snakemake does not see imported code by itself).
+LASH_SOURCES = sorted(glob.glob("lash/**/*.py", recursive=True))
+CONDA_ENV = "../envs/lash.yaml"
+
+
+wildcard_constraints:
+    seed=r"\d+",
+    protocol="|".join(PROTOCOLS),
+    family="|".join(FAMILIES),
+
+
+def out(path):
+    """Every generated file lives under output_root (the smoke build never touches the paper's)."""
+    return path if OUT in ("", ".") else f"{OUT}/{path}"
+
+
+def selected(family, variants):
+    """`only:` (smoke config) keeps a subset of a family's variants."""
+    keep = config.get("only", {}).get(family)
+    return [v for v in variants if keep is None or v in keep]
+
+
+def family_variants(family):
+    return selected(family, list(config["families"][family]))
+
+
+def char_runs():
+    return [
+        out(f"results/{family}/{protocol}-{variant}/seed~{seed}.json")
+        for family in FAMILIES
+        for variant in family_variants(family)
+        for protocol in PROTOCOLS
+        for seed in config["seeds"]
+    ]
+
+
+def provenance_runs():
+    p = config["provenance"]
+    return [
+        out(f"results/provenance/{corpus}-{preset}/seed~{config['published_seed']}.json")
+        for corpus in p["corpora"]
+        for preset in p["variants"]
+    ]
+
+
+def _deep_merge(base, override):
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if (
+            isinstance(value, dict)
+            and isinstance(out.get(key), dict)
+            and key
+            not in (
+                "layer_weights",
+                "layer_lr_scales",
+            )
+        ):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _flatten(mapping, prefix=""):
+    """{"train": {"lr": 1}} -> [("train.lr", 1)]; the core options stay whole mappings."""
+    items = []
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key not in ("layer_weights", "layer_lr_scales"):
+            items += _flatten(value, f"{path}.")
+        else:
+            items.append((path, value))
+    return items
+
+
+def lash_args(overrides):
+    """A lash config mapping -> `--preset X --set k=v ...`, plus the data dir and smoke switch."""
+    overrides = dict(overrides)
+    args = []
+    preset = overrides.pop("preset", None)
+    if preset:
+        args += ["--preset", preset]
+    if config.get("data_dir"):
+        overrides = _deep_merge(overrides, {"data": {"data_dir": config["data_dir"]}})
+    for key, value in _flatten(overrides):
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    if config.get("smoke"):
+        args.append("--smoke")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def run_overrides(family, protocol, variant):
+    spec = copy.deepcopy(config["families"][family][variant])
+    per_protocol = {p: spec.pop(p, {}) for p in PROTOCOLS}
+    merged = _deep_merge(config["protocols"][protocol], spec)
+    return _deep_merge(merged, per_protocol[protocol])
+
+
+def train_args(wildcards):
+    return lash_args(run_overrides(wildcards.family, wildcards.protocol, wildcards.variant))
+
+
+def provenance_args(wildcards):
+    # The published runs' quirks (original protocol) on either the fallback or the real text.
+    overrides = {"preset": wildcards.preset, "protocol": "original"}
+    overrides["data"] = {"corpus": wildcards.corpus}
+    return lash_args(overrides)
+
+
+def ashem_runs():
+    """Final ASHEM/progressive JSONs (word level): config `ashem` and `progressive` sections."""
+    if "ashem" not in config:
+        return []
+    a = config["ashem"]
+    runs = [
+        out(f"results/ashem/{protocol}-{variant}/seed~{seed}.json")
+        for protocol, variants in a["run"].items()
+        for variant in selected("ashem", variants)
+        for seed in config["word_seeds"]
+    ]
+    runs += [
+        out(f"results/ashem/{protocol}-{variant}/seed~{seed}.json")
+        for protocol in a["baseline_protocols"]
+        for variant in selected("ashem", list(a["baselines"]))
+        for seed in config["word_seeds"]
+    ]
+    p = config.get("progressive")
+    if p:
+        runs += [
+            out(f"results/progressive/{protocol}-{variant}/seed~{seed}.json")
+            for protocol in p["protocols"]
+            for variant in selected("progressive", list(p["variants"]))
+            for seed in config["word_seeds"]
+        ]
+    return runs
+
+
+def all_runs():
+    return char_runs() + provenance_runs() + ashem_runs()

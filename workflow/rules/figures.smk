@@ -1,0 +1,1 @@
+# Figures read only results/: a figure change never retrains.

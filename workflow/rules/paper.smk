@@ -1,0 +1,1 @@
+# Generated numbers and tables, then the PDF.

@@ -1,0 +1,47 @@
+# Character-level training runs: one rule, one JSON per (family, protocol, variant, seed).
+
+
+rule train:
+    input:
+        lash=LASH_SOURCES,
+    output:
+        out("results/{family}/{protocol}-{variant}/seed~{seed}.json"),
+    log:
+        out("logs/train/{family}/{protocol}-{variant}/seed~{seed}.log"),
+    benchmark:
+        out("benchmarks/snakemake/train/{family}/{protocol}-{variant}/seed~{seed}.tsv")
+    conda:
+        CONDA_ENV
+    threads: config["threads_per_run"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        args=train_args,
+    shell:
+        "lash train {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--out {output} > {log} 2>&1"
+
+
+rule train_provenance:
+    input:
+        lash=LASH_SOURCES,
+    output:
+        out("results/provenance/{corpus}-{preset}/seed~{seed}.json"),
+    log:
+        out("logs/provenance/{corpus}-{preset}/seed~{seed}.log"),
+    benchmark:
+        out("benchmarks/snakemake/provenance/{corpus}-{preset}/seed~{seed}.tsv")
+    wildcard_constraints:
+        corpus="fallback|wikitext2",
+    conda:
+        CONDA_ENV
+    threads: config["threads_per_run"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        args=provenance_args,
+    shell:
+        "lash train {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--out {output} > {log} 2>&1"
