@@ -24,4 +24,4 @@ include: "workflow/rules/paper.smk"
 rule all:
     default_target: True
     input:
-        rules.aggregate.output,
+        rules.paper.output,

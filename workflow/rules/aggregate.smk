@@ -8,6 +8,7 @@ rule results:
 
 rule aggregate:
     input:
+        lib=ANALYSIS_SOURCES,
         runs=all_runs(),
         claims="config/claims.yaml",
     output:
@@ -17,9 +18,13 @@ rule aggregate:
         paired=out("results/paired.csv"),
         claims=out("results/claims.csv"),
         claims_json=out("results/claims.json"),
+        sweep=out("results/sweep.csv"),
+        reliability=out("results/reliability.csv"),
     log:
         out("logs/aggregate.log"),
     conda:
         CONDA_ENV
+    params:
+        references=config["references"],
     script:
         "../scripts/aggregate.py"

@@ -11,8 +11,11 @@ validate(config, schema="../schemas/config.schema.yaml")
 OUT = config.get("output_root", ".")
 PROTOCOLS = list(config["protocols"])
 FAMILIES = list(config["families"])
-# A change to the library reruns the runs (Snakemake does not see imported code by itself).
-LASH_SOURCES = sorted(glob.glob("lash/**/*.py", recursive=True))
+# Library code is an input of the rules that import it (Snakemake does not see imported code by
+# itself): a change to the training code reruns the runs, a change to plotting reruns the figures.
+ANALYSIS_MODULES = ("stats.py", "report.py", "figures.py", "bench.py", "bench_early_exit.py")
+LASH_SOURCES = sorted(p for p in glob.glob("lash/*.py") if not p.endswith(ANALYSIS_MODULES))
+ANALYSIS_SOURCES = sorted(p for p in glob.glob("lash/*.py") if p.endswith(ANALYSIS_MODULES[:3]))
 CONDA_ENV = "../envs/lash.yaml"
 
 
@@ -25,6 +28,18 @@ wildcard_constraints:
 def out(path):
     """Every generated file lives under output_root (the smoke build never touches the paper's)."""
     return path if OUT in ("", ".") else f"{OUT}/{path}"
+
+
+FIGURE_NAMES = [
+    "fig_alpha",
+    "fig_l2",
+    "fig_lr",
+    "fig_seeds",
+    "fig_sweep",
+    "fig_reliability",
+    "fig_ashem",
+]
+FIGURES = [out(f"figures/{name}.pdf") for name in FIGURE_NAMES]
 
 
 def selected(family, variants):
@@ -98,7 +113,8 @@ def lash_args(overrides):
     for key, value in _flatten(overrides):
         args += ["--set", f"{key}={json.dumps(value)}"]
     if config.get("smoke"):
-        args.append("--smoke")
+        # last, so that no protocol or variant setting lifts the smoke budget
+        args += ["--smoke", "--set", f"train.max_epochs={config['smoke_max_epochs']}"]
     return " ".join(shlex.quote(a) for a in args)
 
 
@@ -116,7 +132,8 @@ def train_args(wildcards):
 def provenance_args(wildcards):
     # The published runs' quirks (original protocol) on either the fallback or the real text.
     overrides = {"preset": wildcards.preset, "protocol": "original"}
-    overrides["data"] = {"corpus": wildcards.corpus}
+    if not config.get("smoke"):  # the smoke build keeps its synthetic corpus for every run
+        overrides["data"] = {"corpus": wildcards.corpus}
     return lash_args(overrides)
 
 
@@ -150,3 +167,21 @@ def ashem_runs():
 
 def all_runs():
     return char_runs() + provenance_runs() + ashem_runs()
+
+
+# Columns of the settings table: one representative run (first seed) per setting.
+SETUP_COLUMNS = {
+    "Original": ("alpha", "original", "a0.7"),
+    "Corrected": ("alpha", "corrected", "a0.7"),
+    "Sweep (orig.)": ("sweep", "original", "exit2"),
+    "Sweep (corr.)": ("sweep", "corrected", "exit2"),
+}
+SETUP_TITLES = list(SETUP_COLUMNS)
+
+
+def setup_runs():
+    seed = config["seeds"][0]
+    return [
+        out(f"results/{family}/{protocol}-{variant}/seed~{seed}.json")
+        for family, protocol, variant in SETUP_COLUMNS.values()
+    ]

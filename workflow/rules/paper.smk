@@ -1,1 +1,87 @@
-# Generated numbers and tables, then the PDF.
+# Generated numbers and tables, then the PDF. The paper depends on every section, table, figure
+# and the numbers file, so a change to any of them rebuilds it.
+
+
+rule numbers:
+    input:
+        lib=ANALYSIS_SOURCES,
+        runs=out("results/runs.csv"),
+        summary=out("results/summary.csv"),
+        paired=out("results/paired.csv"),
+        claims=out("results/claims.csv"),
+        claims_config="config/claims.yaml",
+    output:
+        tex=out("paper/generated/numbers.tex"),
+        json=out("paper/generated/numbers.json"),
+    log:
+        out("logs/numbers.log"),
+    conda:
+        CONDA_ENV
+    params:
+        seeds=config["seeds"],
+        word_seeds=config["word_seeds"],
+    script:
+        "../scripts/numbers.py"
+
+
+rule tables:
+    input:
+        lib=ANALYSIS_SOURCES,
+        summary=out("results/summary.csv"),
+        claims=out("results/claims.csv"),
+        claims_config="config/claims.yaml",
+    output:
+        claims=out("paper/generated/tab_claims.tex"),
+        main=out("paper/generated/tab_main.tex"),
+        provenance=out("paper/generated/tab_provenance.tex"),
+        ashem=out("paper/generated/tab_ashem.tex"),
+    log:
+        out("logs/tables.log"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/tables.py"
+
+
+rule paper:
+    input:
+        tex="paper/main.tex",
+        sections=sorted(glob.glob("paper/sections/*.tex")),
+        bib="paper/refs.bib",
+        numbers=rules.numbers.output.tex,
+        tables=rules.tables.output,
+        setup=out("paper/generated/tab_setup.tex"),
+        figures=FIGURES,
+    output:
+        out("paper/build/main.pdf"),
+    log:
+        out("logs/paper.log"),
+    conda:
+        CONDA_ENV
+    params:
+        build=out("paper/build/src"),
+    shell:
+        "bash workflow/scripts/build_paper.sh {params.build} {input.tex} {input.bib} "
+        "paper/sections {input.numbers} {input.tables} {input.setup} -- {input.figures} > {log} 2>&1"
+
+
+rule tables_and_numbers:
+    input:
+        rules.numbers.output,
+        rules.tables.output,
+
+
+rule tab_setup:
+    input:
+        lib=ANALYSIS_SOURCES,
+        runs=setup_runs(),
+    output:
+        tex=out("paper/generated/tab_setup.tex"),
+    params:
+        titles=SETUP_TITLES,
+    log:
+        out("logs/tab_setup.log"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/tab_setup.py"

@@ -1,0 +1,172 @@
+"""Macro names and formatting, and the workflow scripts end to end (aggregate -> numbers, tables, a
+figure) on a fake results tree built from a real smoke-run JSON."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from fake_results import make_fake_results
+from lash import report
+
+REPO = Path(__file__).resolve().parents[1]
+CLAIMS = str(REPO / "config" / "claims.yaml")
+AGGREGATES = {"runs": "runs.csv", "summary": "summary.csv", "summary_json": "summary.json",
+              "paired": "paired.csv", "claims": "claims.csv", "claims_json": "claims.json",
+              "sweep": "sweep.csv", "reliability": "reliability.csv"}
+MACRO = re.compile(r"\\newcommand\{\\([^}]*)\}\{(.*)\}$")
+
+
+def script(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "workflow" / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(root: Path, ashem=True):
+    """The scripts as Snakemake would run them, on a fake results/ tree under `root`."""
+    paths = make_fake_results(root, ashem=ashem)
+    res, gen = root / "results", root / "paper" / "generated"
+    references = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["references"]
+    agg = {k: str(res / v) for k, v in AGGREGATES.items()}
+    script("aggregate").main({"runs": [str(p) for p in paths], "claims": CLAIMS}, agg, {"references": references})
+    numbers = {"tex": str(gen / "numbers.tex"), "json": str(gen / "numbers.json")}
+    script("numbers").main({k: agg[k] for k in ("runs", "summary", "paired", "claims")} | {"claims_config": CLAIMS},
+                           numbers, {"seeds": [0, 1, 2], "word_seeds": [0, 1, 2]})
+    tables = {k: str(gen / f"tab_{k}.tex") for k in ("claims", "main", "provenance", "ashem")}
+    script("tables").main({"summary": agg["summary"], "claims": agg["claims"], "claims_config": CLAIMS}, tables, {})
+    return paths, agg, numbers, tables
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("build")
+    return (root, *build(root))
+
+
+def macros(path):
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        m = MACRO.match(line)
+        if m:
+            assert m[1] not in out, f"duplicate macro {m[1]}"
+            out[m[1]] = m[2]
+    return out
+
+
+# --------------------------------------------------------------------------- names and numbers
+
+@pytest.mark.parametrize("family, variant, name", [
+    ("alpha", "a0.7", "AlphaZeroSeven"), ("l2", "w1.0n", "LTwoOneZeroN"), ("baselines", "standard_1l",
+     "BaselinesStandardOneL"), ("sweep", "exit2", "SweepExitTwo"), ("ashem", "ashem", "Ashem"),
+    ("dynamic_alpha", "linear", "DynamicAlphaLinear"), ("provenance", "deep_supervision_routing",
+     "ProvenanceDeepSupervisionRouting")])
+def test_method_names_are_letters_only(family, variant, name):
+    assert report.method_name(family, variant) == name
+
+
+def test_formatting_rounds_in_python():
+    assert report.fmt(22.954, "ppl") == (22.95, "22.95")
+    assert report.fmt(0.4436, "frac") == (44.4, "44.4")
+    assert report.fmt(-4.26, "pct", signed=True) == (-4.3, r"\ensuremath{-}4.3")
+    assert report.fmt(39.75, "pct", signed=True)[1] == "+39.8"
+    assert report.fmt(-0.001, "ppl", signed=True) == (0.0, "0.00")  # no "-0.00"
+    assert report.fmt(0.0004, "p") == (0.001, r"\ensuremath{<}0.001")
+    assert report.fmt(0.19936, "p") == (0.199, "0.199")
+    assert report.fmt(float("nan"), "ppl") == (None, "n/a")
+
+
+def test_macro_names_are_checked():
+    m = report.Macros()
+    m.add("corrAlphaZeroSevenPplMean", 1.0, "ppl")
+    for bad in ("alpha0p7", "a_b", "corrAlphaZeroSevenPplMean"):
+        with pytest.raises(ValueError):
+            m.add(bad, 1.0, "ppl")
+
+
+# --------------------------------------------------------------------------- end to end
+
+def test_aggregate_writes_tidy_tables(built):
+    root, paths, agg, _, _ = built
+    runs = pd.read_csv(agg["runs"])
+    assert len(runs) == len(paths)
+    assert not runs.duplicated(["family", "protocol", "variant", "seed"]).any()
+    summary = json.loads(Path(agg["summary_json"]).read_text())
+    assert len(summary) == len(pd.read_csv(agg["summary"]))
+    prov = [r for r in summary if r["family"] == "provenance" and r["metric"] == "ppl"]
+    assert prov and all(r["n"] == 1 and r["ci_low"] is None for r in prov)  # n = 1: no CI, shown as null
+    claims = pd.read_csv(agg["claims"])
+    measured = claims[claims.status == "measured"]
+    assert set(measured.verdict) <= {"supported", "contradicted", "inconclusive"}
+    row = measured[(measured.claim == "LTwoHurts") & (measured.protocol == "original")].iloc[0]
+    assert row.verdict == "supported" and row.mean_diff == pytest.approx(3.0)  # fakes: w1.0 is 3 PPL worse
+    assert claims[claims.claim == "FastPathSpeedup"].status.tolist() == ["not measured"]
+    assert len(pd.read_csv(agg["sweep"])) == 11 * (len(paths))
+
+
+def test_numbers_tex_names_and_values(built):
+    _, _, agg, numbers, _ = built
+    text = Path(numbers["tex"]).read_text()
+    assert text.startswith("% GENERATED by workflow/scripts/numbers.py") and "runs.csv" in text.splitlines()[1]
+    tex = macros(numbers["tex"])
+    assert tex and all(re.fullmatch(r"[A-Za-z]+", k) for k in tex)
+    stored = json.loads(Path(numbers["json"]).read_text())
+    assert stored["tex"] == tex  # numbers.json holds the same values
+    summary = pd.read_csv(agg["summary"]).set_index(["family", "protocol", "variant", "metric"])
+    ppl = summary.loc[("alpha", "corrected", "a0.7", "ppl")]
+    assert tex["corrAlphaZeroSevenPplMean"] == f"{ppl['mean']:.2f}"
+    assert stored["values"]["corrAlphaZeroSevenPplMean"] == round(ppl["mean"], 2)
+    assert tex["corrAlphaZeroSevenPplCILow"] == f"{ppl['ci_low']:.2f}"
+    assert tex["origAlphaZeroSevenPplN"] == "3"
+    acc = summary.loc[("baselines", "original", "standard", "acc")]
+    assert tex["origBaselinesStandardAccMean"] == f"{100 * acc['mean']:.1f}"
+    assert tex["fallbackProvenanceStandardPplSd"] == "n/a"  # one run: visible, not invented
+    claims = pd.read_csv(agg["claims"]).set_index(["claim", "protocol"])
+    assert tex["claimVerdictLTwoHurtsOrig"] == claims.loc[("LTwoHurts", "original"), "verdict"]
+    assert tex["claimPublishedChangeLTwoHurts"] == "+39.8"
+    assert tex["fallbackVocabSize"] == "30" and tex["nRuns"] == str(len(pd.read_csv(agg["runs"])))
+    assert float(tex["buildMinutes"]) == pytest.approx(len(pd.read_csv(agg["runs"])))  # fakes: 60 s each
+    assert tex["BuildGitSHA"] and tex["nSeeds"] == "3"
+    # no runs, no macro: the fakes have no increasing-LR runs and no corrected ASHEM runs
+    assert not any("LrIncreasing" in k for k in tex) and "claimVerdictAshemValPplCorr" not in tex
+    assert tex["claimVerdictAshemValPplOrig"] == "supported"
+
+
+def test_tables_are_booktabs_bodies(built):
+    _, _, _, _, tables = built
+    for path in tables.values():
+        text = Path(path).read_text()
+        assert text.startswith("% GENERATED by workflow/scripts/tables.py -- do not edit")
+        assert r"\begin{tabular}" in text and r"\toprule" in text and text.rstrip().endswith(r"\end{tabular}")
+        assert "nan" not in text.lower().replace("n/a", "")
+    main = Path(tables["main"]).read_text()
+    assert r"Asymmetric $\alpha{=}0.7$ & 23.03 $\pm$ 0.35" in main
+    claims = Path(tables["claims"]).read_text()
+    assert "supported {\\scriptsize(n=3)}" in claims and "not measured" in claims
+    assert "Published ASHEM" in Path(tables["ashem"]).read_text()
+
+
+def test_figure_is_written_and_byte_stable(built, tmp_path):
+    root, _, agg, _, _ = built
+    fig = script("fig_alpha")
+    outs = [{"pdf": str(tmp_path / f"{i}" / "fig_alpha.pdf"), "png": str(tmp_path / f"{i}" / "fig_alpha.png")}
+            for i in (1, 2)]
+    for out in outs:
+        fig.main({"runs": agg["runs"], "claims_config": CLAIMS}, out, {})
+    a, b = (Path(o["pdf"]).read_bytes() for o in outs)
+    assert a.startswith(b"%PDF") and a == b and b"CreationDate" not in a
+    assert Path(outs[0]["png"]).stat().st_size > 1000
+
+
+def test_build_without_ashem_results(tmp_path):
+    _, agg, numbers, tables = build(tmp_path, ashem=False)
+    assert "No ASHEM results in this build." in Path(tables["ashem"]).read_text()
+    assert not any(k.startswith(("origAshem", "corrAshem", "claimVerdictAshem")) for k in macros(numbers["tex"]))
+    out = {"pdf": str(tmp_path / "fig_ashem.pdf"), "png": str(tmp_path / "fig_ashem.png")}
+    script("fig_ashem").main({"runs": agg["runs"], "claims_config": CLAIMS}, out, {})
+    assert Path(out["pdf"]).stat().st_size > 0

@@ -1,0 +1,208 @@
+"""lash.stats against hand-computed values: mean/sd/t-interval, the paired t-test, the verdict rule."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from lash import stats
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = Path(__file__).parent / "data" / "smoke_run.json"
+T975_DF2, T975_DF3 = 4.302652729749462, 3.182446305283708  # Student t quantiles (tables: 4.303, 3.182)
+
+
+def test_mean_ci_by_hand():
+    r = stats.mean_ci([1, 2, 3, 4])
+    sd = math.sqrt(5 / 3)  # sum of squared deviations 5, n - 1 = 3
+    half = T975_DF3 * sd / 2  # sd / sqrt(4)
+    assert r["n"] == 4 and r["mean"] == 2.5
+    assert r["sd"] == pytest.approx(sd)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((2.5 - half, 2.5 + half))
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((0.445740, 4.554260), abs=1e-6)
+
+
+def test_one_seed_has_no_interval_and_says_so():
+    r = stats.mean_ci([7.0])
+    assert r["n"] == 1 and r["mean"] == 7.0
+    assert math.isnan(r["sd"]) and math.isnan(r["ci_low"]) and math.isnan(r["ci_high"])
+    assert stats.mean_ci([3.0, float("nan")])["n"] == 1  # NaN is dropped, not counted
+
+
+def test_summarize_small_frame():
+    runs = pd.DataFrame({"family": ["f"] * 5, "protocol": ["corrected"] * 5,
+                         "variant": ["a", "a", "a", "a", "b"], "seed": [0, 1, 2, 3, 0],
+                         "ppl": [1.0, 2.0, 3.0, 4.0, 9.0], "acc": [0.5] * 4 + [float("nan")]})
+    s = stats.summarize(runs, metrics=["ppl", "acc"])
+    a = s[(s.variant == "a") & (s.metric == "ppl")].iloc[0]
+    assert a.n == 4 and a["mean"] == 2.5 and a.seeds == "0 1 2 3"
+    assert a.ci_high == pytest.approx(2.5 + T975_DF3 * math.sqrt(5 / 3) / 2)
+    b = s[(s.variant == "b") & (s.metric == "ppl")].iloc[0]
+    assert b.n == 1 and math.isnan(b.ci_low)  # visible as NaN in summary.csv
+    assert s[(s.variant == "b") & (s.metric == "acc")].empty  # no values -> no row
+
+
+def test_paired_t_test_by_hand_on_matching_seeds():
+    target = pd.Series([10.0, 12.0, 11.0, 14.0], index=[0, 1, 2, 3])
+    reference = pd.Series([10.0, 11.0, 11.0, 9.0], index=[1, 2, 3, 4])
+    r = stats.paired_stats(target, reference)
+    # pairs: seeds 1, 2, 3 -> differences 2, 0, 3
+    assert r["n_pairs"] == 3 and r["seeds"] == "1 2 3"
+    mean, sd = 5 / 3, math.sqrt(7 / 3)
+    t = mean / (sd / math.sqrt(3))  # = 5 / sqrt(7)
+    p = 1 - t / math.sqrt(2 + t * t)  # two-sided p of Student t with 2 df, closed form
+    assert t == pytest.approx(5 / math.sqrt(7))
+    assert r["mean_diff"] == pytest.approx(mean) and r["sd_diff"] == pytest.approx(sd)
+    assert r["p_value"] == pytest.approx(p) and r["p_value"] == pytest.approx(0.199359, abs=1e-6)
+    half = T975_DF2 * sd / math.sqrt(3)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((mean - half, mean + half))
+    assert r["mean_reference"] == pytest.approx(32 / 3)
+    assert r["rel_diff_pct"] == pytest.approx(15.625)  # (5/3) / (32/3) * 100
+    assert r["rel_ci_low"] == pytest.approx((mean - half) / (32 / 3) * 100)
+
+
+def test_paired_against_a_constant_and_degenerate_cases():
+    r = stats.paired_stats(pd.Series([0.6, 0.7, 0.8], index=[0, 1, 2]), 1.0)
+    assert r["mean_diff"] == pytest.approx(-0.3) and r["rel_diff_pct"] == pytest.approx(-30.0)
+    assert r["p_value"] == pytest.approx(float(__import__("scipy").stats.ttest_1samp([0.6, 0.7, 0.8], 1.0).pvalue))
+    one = stats.paired_stats(pd.Series([1.0], index=[0]), pd.Series([2.0], index=[0]))
+    assert one["n_pairs"] == 1 and math.isnan(one["p_value"]) and math.isnan(one["ci_low"])
+    none = stats.paired_stats(pd.Series([1.0], index=[0]), pd.Series([2.0], index=[5]))
+    assert none["n_pairs"] == 0 and math.isnan(none["mean_diff"])
+
+
+@pytest.mark.parametrize("ci, direction, n, expected", [
+    ((-3, -1), "decrease", 5, "supported"),
+    ((1, 3), "decrease", 5, "contradicted"),
+    ((-1, 1), "decrease", 5, "inconclusive"),
+    ((1, 3), "increase", 5, "supported"),
+    ((-3, -1), "increase", 5, "contradicted"),
+    ((-1, 0), "increase", 5, "inconclusive"),  # touching 0 does not exclude it
+    ((-3, -1), "decrease", 1, "inconclusive"),  # fewer than 2 paired seeds
+    ((float("nan"), float("nan")), "decrease", 5, "inconclusive"),
+    ((-1, 1), "none", 5, "inconclusive"),  # a claimed null is never "supported"
+    ((1, 3), "none", 5, "contradicted"),
+    ((-3, -1), "none", 5, "contradicted"),
+])
+def test_verdict_rule(ci, direction, n, expected):
+    assert stats.verdict(ci[0], ci[1], direction, n) == expected
+
+
+def test_verdict_refuses_an_unknown_direction():
+    with pytest.raises(ValueError, match="direction"):
+        stats.verdict(-1, 1, "better", 5)
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["family", "protocol", "variant", "seed", "ppl", "phase1_ppl"])
+
+
+def test_paired_differences_use_the_family_reference_and_same_protocol():
+    runs = _frame([("alpha", "corrected", "a0.5", s, 20.0 + s, None) for s in range(3)]
+                  + [("alpha", "corrected", "a0.7", s, 19.0 + s + 0.1 * s * s, None) for s in range(3)]
+                  + [("alpha", "original", "a0.7", s, 30.0, None) for s in range(3)]
+                  + [("l2", "corrected", "w1.0", s, 25.0 + s, None) for s in range(2)])
+    p = stats.paired_differences(runs, {"alpha": "alpha/a0.5", "l2": "alpha/a0.7"}, metrics=["ppl"])
+    assert set(zip(p.family, p.protocol, p.variant)) == {("alpha", "corrected", "a0.7"), ("l2", "corrected", "w1.0")}
+    a = p[p.variant == "a0.7"].iloc[0]
+    assert a.n_pairs == 3 and a.mean_diff == pytest.approx(-1 + 0.5 / 3)
+    l2 = p[p.variant == "w1.0"].iloc[0]  # seeds 0, 1 against a0.7: 25 - 19, 26 - 20.1
+    assert l2.n_pairs == 2 and l2.mean_diff == pytest.approx((6 + 5.9) / 2)
+
+
+def test_evaluate_claims_metric_pairs_constants_and_missing_runs():
+    runs = _frame([("ashem", "original", "ashem", s, 830.0 + s, 986.0 + 2 * s) for s in range(3)])
+    runs["compute_fraction_layers"] = 0.65
+    sweeps = pd.DataFrame([{"family": "sweep", "protocol": "original", "variant": "exit2", "seed": s,
+                            "threshold": t, "ppl": 14.0 + s + (0.1 if t == 1.0 else 0.0)}
+                           for s in range(3) for t in (0.8, 1.0)])
+    claims = [
+        {"id": "A", "statement": "s", "direction": "decrease", "protocols": ["original", "corrected"],
+         "measure": {"family": "ashem", "variant": "ashem", "metric": "ppl", "reference": {"metric": "phase1_ppl"}}},
+        {"id": "B", "statement": "s", "direction": "decrease", "protocols": ["original"],
+         "measure": {"family": "ashem", "variant": "ashem", "metric": "compute_fraction_layers",
+                     "reference": {"value": 1.0}}},
+        {"id": "C", "statement": "s", "direction": "decrease", "protocols": ["original"],
+         "measure": {"family": "sweep", "variant": "exit2", "metric": "sweep:ppl@0.8",
+                     "reference": {"metric": "sweep:ppl@1.0"}}},
+        {"id": "D", "statement": "s", "direction": "decrease", "protocols": [], "measure": None},
+    ]
+    c = stats.evaluate_claims(claims, runs, sweeps).set_index(["claim", "protocol"], drop=False)
+    a = c.loc[("A", "original")]
+    assert a.n_pairs == 3 and a.mean_diff == pytest.approx(-156 - 1) and a.verdict == "supported"
+    assert c.loc[("A", "corrected")].status == "no runs" and pd.isna(c.loc[("A", "corrected")].verdict)
+    assert c.loc[("B", "original")].rel_diff_pct == pytest.approx(-35.0)
+    assert c.loc[("C", "original")].mean_diff == pytest.approx(-0.1)
+    assert c[c.claim == "D"].iloc[0].status == "not measured"
+
+
+def test_load_runs_reads_a_real_result(tmp_path):
+    path = tmp_path / "results" / "alpha" / "corrected-a0.7" / "seed~0.json"
+    path.parent.mkdir(parents=True)
+    shutil.copy(SMOKE, path)
+    payload = json.loads(SMOKE.read_text())
+    runs = stats.load_runs([path])
+    r = runs.iloc[0]
+    assert (r.family, r.protocol, r.variant, r.seed) == ("alpha", "corrected", "a0.7", 0)
+    head = payload["metrics"]["headline"]
+    assert r.split == head["split"] and r.ppl == head["ppl"] and r.acc == head["acc"]
+    assert r.final_ppl == payload["metrics"][head["split"]]["final"]["ppl"]
+    assert r.exit1_ppl == payload["metrics"][head["split"]]["exits"]["1"]["ppl"]
+    assert r.vocab_size == payload["metrics"]["vocab_size"] and r.level == payload["config"]["data"]["level"]
+    assert math.isnan(r.phase1_ppl)  # no ASHEM keys: NaN, never an error
+    assert r.compute_fraction_flops == payload["metrics"][head["split"]]["routed"]["compute_fraction_flops"]
+    payload["config"]["train"]["restore_best"] = False  # original protocol: best-epoch weights are gone
+    assert math.isnan(stats.run_row(path, payload)["compute_fraction_flops"])
+    sweeps = stats.load_sweeps([path])
+    assert len(sweeps) == 11 and sweeps.threshold.tolist()[-1] == 1.0
+    rel = stats.load_reliability([path])
+    assert set(rel.layer) == {1, 3} and rel["count"].sum() == 2 * payload["metrics"][head["split"]]["n_tokens"]
+
+
+def test_result_paths_are_parsed_or_refused():
+    assert stats.parse_result_path("x/results/l2/original-w1.0n/seed~4.json") == {
+        "family": "l2", "protocol": "original", "variant": "w1.0n", "seed": 4}
+    assert stats.parse_result_path("results/provenance/wikitext2-standard_1l/seed~42.json")["protocol"] == "wikitext2"
+    with pytest.raises(ValueError, match="seed~"):
+        stats.parse_result_path("results/alpha/a0.7.json")
+
+
+def test_claims_config_is_well_formed():
+    claims = yaml.safe_load((REPO / "config" / "claims.yaml").read_text())["claims"]
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    families = set(cfg["families"]) | {"ashem", "progressive", "provenance"}
+    ids = [c["id"] for c in claims]
+    assert len(ids) == len(set(ids)) and all(i.isalpha() and i.isascii() for i in ids)
+    for c in claims:
+        assert c["direction"] in ("decrease", "increase", "none") and c["statement"] and c["source"]
+        m = c["measure"]
+        if m is None:
+            continue
+        assert m["family"] in families, c["id"]
+        if m["family"] in cfg["families"]:
+            assert m["variant"] in cfg["families"][m["family"]], c["id"]
+        ref = m.get("reference") or {}
+        if ref.get("family") in cfg["families"]:
+            assert ref.get("variant", m["variant"]) in cfg["families"][ref["family"]], c["id"]
+        assert set(c["protocols"]) <= {"original", "corrected"}
+
+
+def test_word_level_payloads_phase1_flat_or_nested():
+    head = {"split": "test", "ppl": 830.0, "acc": 0.15, "shallow_fraction": 0.7, "compute_fraction_layers": 0.65,
+            "compute_fraction_flops": 1.1, "hard_ppl": 668.0}
+    ashem = {"metrics": {"headline": head, "phase2": {"best_epoch": 7, "epochs_run": 10},
+                         "phase1": {"report": {"ppl": 986.0, "acc": 0.16}, "hard_ppl": 2763.0,
+                                    "validation": {"ppl": 1.0}}}}
+    r = stats.run_row("results/ashem/corrected-ashem/seed~0.json", ashem)
+    assert (r["phase1_ppl"], r["phase1_acc"], r["phase1_hard_ppl"]) == (986.0, 0.16, 2763.0)
+    assert (r["hard_ppl"], r["compute_fraction_flops"], r["best_epoch"]) == (668.0, 1.1, 7)
+    progressive = {"metrics": {"headline": {**head, "hard_ppl": None},
+                               "phase1": {"validation": {"ppl": 1.0}, "test": {"ppl": 978.0, "acc": 0.16}}}}
+    r = stats.run_row("results/progressive/original-standard/seed~1.json", progressive)
+    assert r["phase1_ppl"] == 978.0 and math.isnan(r["hard_ppl"]) and math.isnan(r["final_ppl"])
+    flat = {"metrics": {"headline": head, "phase1": {"ppl": 990.0, "acc": 0.1, "hard_ppl": 2000.0}}}
+    assert stats.run_row("results/ashem/original-ashem/seed~0.json", flat)["phase1_ppl"] == 990.0
