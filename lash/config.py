@@ -82,6 +82,7 @@ class TrainConfig:
     alpha_schedule: AlphaScheduleConfig | None = None
     device: str = "cpu"
     threads: int | None = None
+    kernels: str = "fast"  # fast (fused head+CE, fused block ops) | reference (plain PyTorch ops)
 
 
 @dataclass
@@ -92,6 +93,34 @@ class EvalConfig:
     sweep_thresholds: list[float] = field(
         default_factory=lambda: [round(0.1 * i, 1) for i in range(11)]
     )
+
+
+@dataclass
+class AshemConfig:
+    """ASHEM (PAPER_SPEC 5.3) and progressive layer training (5.1): two phases, a shallow model and
+    a deeper one grown from it. Defaults are the original's ASHEM settings."""
+
+    phase1_layers: int = 2  # the shallow model (its last layer is the exit of the final model)
+    phase2_layers: int = 4  # the grown model; must equal model.n_layers
+    phase1_lr: float = 1e-3
+    phase1_patience: int = 1
+    phase1_max_epochs: int = 50
+    phase2_lr: float = 1e-4
+    phase2_patience: int = 3
+    phase2_max_epochs: int = 50
+    hard_ratio: float = 0.5  # threshold = torch.quantile(confidence, hard_ratio); hard = conf < threshold
+    mine_split: str = "validation"  # where hard tokens are mined: validation (original) | train
+    report_split: str = "validation"  # where the final numbers come from: validation (original) | test
+    phase2_context: str = "token"  # token: each hard token is a length-1 sequence (original) | full
+    eval_context: str = "full"  # deep layers at evaluation: full causal context (original) | token
+    head: str = "trainable"  # the shared output head in phase 2: trainable (original) | frozen
+    freeze: str = "hard"  # hard: embedding + blocks 1..phase1_layers frozen | soft: per-layer LR scales
+    soft_lr_scales: dict[int, float] = field(
+        default_factory=lambda: {1: 0.01, 2: 0.05, 3: 0.5, 4: 1.0})  # freeze=soft only
+    hard_batch_size: int = 64  # hard tokens per phase-2 step
+    hard_reshuffle: bool = False  # the original draws one permutation of the hard tokens, never reshuffled
+    calibration_budget: float = 0.01  # threshold calibration: at most this relative PPL loss vs deep only
+    progressive_supervision: str = "standard"  # progressive only: standard ({N: 1}) | deep (1/N each)
 
 
 @dataclass
@@ -107,6 +136,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ashem: AshemConfig = field(default_factory=AshemConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,6 +146,49 @@ class RunConfig:
 
 def _alpha_weights(alpha: float) -> dict[int, float]:
     return {1: alpha, 2: 0.0, 3: round(1.0 - alpha, 10)}
+
+
+def _word_data(protocol: str, batching: str = "contiguous") -> dict[str, Any]:
+    """Word-level WikiText-2, N = 10,000 samples of 33 tokens (PAPER_SPEC D2)."""
+    return {"corpus": "wikitext2", "level": "word", "lowercase": True,
+            "vocab_from": "full_train+validation" if protocol == "original" else "train",
+            "train_size": 330_000, "val_size": 66_000,
+            "test_size": 0 if protocol == "original" else 66_000,
+            "seq_len": 32, "batch_size": 64, "batching": batching}
+
+
+def _ashem_preset(protocol: str, baseline: str | None = None) -> dict[str, Any]:
+    original = protocol == "original"
+    preset: dict[str, Any] = {
+        "model": {"dim": 64, "n_heads": 4, "n_layers": 4},
+        "data": _word_data(protocol),
+        "layer_weights": {1: 0, 2: 0, 3: 0, 4: 1},  # phase 2's loss is on the last layer
+        "routing_threshold": 0.0,
+        "eval": {"exit_layer": 2},
+        "ashem": {"mine_split": "validation" if original else "train",
+                  "report_split": "validation" if original else "test"},
+    }
+    if baseline is not None:
+        # ASHEM's phase 1 settings (lr 1e-3, patience 1 / 3 by protocol, best state restored).
+        preset["train"] = {"lr": 1e-3, "patience": 1 if original else 3, "restore_best": True,
+                           "stop_metric": "final", "max_epochs": 50}
+        if baseline == "shallow_deep":
+            # Exits at 2 and 4; 0.15 ~ the original's mined threshold (0.1499). `lash ashem baseline`
+            # replaces it by the same quantile rule ASHEM uses.
+            preset["layer_weights"] = {2: 0.5, 4: 0.5}
+            preset["routing_threshold"] = 0.15
+    return preset
+
+
+def _progressive_preset(supervision: str) -> dict[str, Any]:
+    return {
+        "model": {"dim": 64, "n_heads": 4, "n_layers": 4},
+        "data": _word_data("original", batching="chunks"),
+        "layer_weights": {1: 0, 2: 0, 3: 0, 4: 1},
+        "routing_threshold": 0.0,
+        "ashem": {"phase1_layers": 3, "phase2_layers": 4, "phase1_patience": 1,
+                  "phase2_patience": 1, "progressive_supervision": supervision},
+    }
 
 
 #: Training strategies of PAPER_SPEC section 3 (plus section 4's threshold sweep setup).
@@ -180,6 +253,20 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "stop_metric": "final"},
         "eval": {"exit_layer": 2},
     },
+    # PAPER_SPEC 5.3 (ASHEM), `original`: word-level D2b, vocab of the full train+validation splits,
+    # mined, trained, selected and reported on validation; no test split.
+    "ashem_original": _ashem_preset("original"),
+    # `corrected`: vocab from train, mined on train, selected on validation, reported on test.
+    "ashem_corrected": _ashem_preset("corrected"),
+    # Fair baselines on the same data and model size, trained on all tokens (`lash train`, or
+    # `lash ashem baseline` for the same headline keys, held-out Hard PPL and matched compute).
+    "ashem_baseline_deep_original": _ashem_preset("original", baseline="deep"),
+    "ashem_baseline_deep_corrected": _ashem_preset("corrected", baseline="deep"),
+    "ashem_baseline_shallow_deep_original": _ashem_preset("original", baseline="shallow_deep"),
+    "ashem_baseline_shallow_deep_corrected": _ashem_preset("corrected", baseline="shallow_deep"),
+    # PAPER_SPEC 5.1: progressive layer training 3 -> 4 layers on D2a (shuffled 33-token chunks).
+    "progressive_original": _progressive_preset("standard"),
+    "progressive_deep_supervision_original": _progressive_preset("deep"),
 }
 
 #: Protocol overlays: what differs between the published scripts and the corrected runs.
@@ -209,6 +296,7 @@ SMOKE_OVERLAY: dict[str, Any] = {
         "vocab_from": "train",
     },
     "train": {"max_epochs": 3},
+    "ashem": {"phase1_max_epochs": 3, "phase2_max_epochs": 3},
 }
 
 
@@ -220,7 +308,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     out = copy.deepcopy(base)
     for key, value in override.items():
         if (
-            key not in ("layer_weights", "layer_lr_scales")
+            key not in ("layer_weights", "layer_lr_scales", "soft_lr_scales")
             and isinstance(value, dict)
             and isinstance(out.get(key), dict)
         ):
@@ -315,6 +403,7 @@ _SECTIONS = {
     "data": DataConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
+    "ashem": AshemConfig,
     "data.synthetic": SyntheticConfig,
     "train.alpha_schedule": AlphaScheduleConfig,
 }
@@ -343,6 +432,7 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     cfg.layer_weights = _int_keyed(cfg.layer_weights, "layer_weights")
     if cfg.layer_lr_scales is not None:
         cfg.layer_lr_scales = _int_keyed(cfg.layer_lr_scales, "layer_lr_scales")
+    cfg.ashem.soft_lr_scales = _int_keyed(cfg.ashem.soft_lr_scales, "ashem.soft_lr_scales")
     return cfg
 
 
@@ -459,6 +549,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("train.patience", f"must be >= 1, got {t.patience}",
                           "use 1 to stop at the first epoch without improvement")
     _choice("train.stop_metric", t.stop_metric, ("routed", "final"))
+    _choice("train.kernels", t.kernels, ("fast", "reference"))
     if t.threads is not None:
         _check_type("train.threads", t.threads, int, "use a positive integer or null")
         if t.threads < 1:
@@ -477,6 +568,51 @@ def validate(cfg: RunConfig) -> None:
         if 1 not in lw or n not in lw:
             raise ConfigError("layer_weights", f"an alpha schedule sets exits 1 and {n}",
                               f"include exits 1 and {n} in layer_weights")
+    _validate_ashem(cfg.ashem)
+
+
+def _validate_ashem(a: AshemConfig) -> None:
+    """Checks inside the ashem section; that model.n_layers equals phase2_layers is checked when an
+    ASHEM stage runs (other runs keep the defaults of this section)."""
+    for path, value in [("ashem.phase1_layers", a.phase1_layers), ("ashem.phase2_layers", a.phase2_layers),
+                        ("ashem.phase1_patience", a.phase1_patience),
+                        ("ashem.phase2_patience", a.phase2_patience),
+                        ("ashem.phase1_max_epochs", a.phase1_max_epochs),
+                        ("ashem.phase2_max_epochs", a.phase2_max_epochs),
+                        ("ashem.hard_batch_size", a.hard_batch_size)]:
+        _check_type(path, value, int, "use a positive integer")
+        if value < 1:
+            raise ConfigError(path, f"must be at least 1, got {value}", "use a positive integer")
+    if a.phase2_layers <= a.phase1_layers:
+        raise ConfigError("ashem.phase2_layers", f"{a.phase2_layers} is not deeper than phase 1 "
+                          f"({a.phase1_layers} layers)", "grow the model: phase2_layers > phase1_layers")
+    for path, value in [("ashem.phase1_lr", a.phase1_lr), ("ashem.phase2_lr", a.phase2_lr)]:
+        _check_type(path, value, (int, float), "use a positive number")
+        if value <= 0:
+            raise ConfigError(path, f"must be > 0, got {value}", "use a positive learning rate")
+    _check_type("ashem.hard_ratio", a.hard_ratio, (int, float), "use a number in (0, 1)")
+    if not 0.0 < a.hard_ratio < 1.0:
+        raise ConfigError("ashem.hard_ratio", f"{a.hard_ratio} is outside (0, 1)",
+                          "use the quantile of confidence below which tokens are hard, e.g. 0.5")
+    _check_type("ashem.calibration_budget", a.calibration_budget, (int, float), "use a number >= 0")
+    if a.calibration_budget < 0:
+        raise ConfigError("ashem.calibration_budget", f"{a.calibration_budget} is negative",
+                          "use a relative PPL loss such as 0.01 (1 %)")
+    _choice("ashem.mine_split", a.mine_split, ("validation", "train"))
+    _choice("ashem.report_split", a.report_split, ("validation", "test"))
+    _choice("ashem.phase2_context", a.phase2_context, ("token", "full"))
+    _choice("ashem.eval_context", a.eval_context, ("full", "token"))
+    _choice("ashem.head", a.head, ("trainable", "frozen"))
+    _choice("ashem.freeze", a.freeze, ("hard", "soft"))
+    _choice("ashem.progressive_supervision", a.progressive_supervision, ("standard", "deep"))
+    _check_type("ashem.hard_reshuffle", a.hard_reshuffle, bool, "use true or false")
+    for layer, scale in a.soft_lr_scales.items():
+        if not 1 <= layer <= a.phase2_layers:
+            raise ConfigError("ashem.soft_lr_scales", f"layer {layer} is outside the phase-2 model "
+                              f"(layers 1..{a.phase2_layers})", f"use layers 1..{a.phase2_layers}")
+        if scale <= 0:
+            raise ConfigError(f"ashem.soft_lr_scales[{layer}]", f"scale {scale} must be > 0",
+                              "use a positive scale")
 
 
 def config_to_yaml(cfg: RunConfig) -> str:

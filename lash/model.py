@@ -26,6 +26,33 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
+    def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Same math as forward(), hand-written backward."""
+        return _RMSNormFn.apply(x, self.weight, self.eps)
+
+
+class _RMSNormFn(torch.autograd.Function):
+    """x * rsqrt(mean(x^2) + eps) * w with a hand-written backward (fewer passes over x than
+    autograd's): with xn = x * r, t = g * w: dx = r * (t - xn * mean(t * xn)), dw = sum(g * xn)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        d = x.shape[-1]
+        r = torch.linalg.vector_norm(x, 2, -1, keepdim=True).square_().div_(d).add_(eps).rsqrt_()
+        xn = x * r
+        ctx.save_for_backward(xn, weight, r)
+        return xn * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        xn, weight, r = ctx.saved_tensors
+        d = xn.shape[-1]
+        grad_w = (grad * xn).reshape(-1, d).sum(0) if ctx.needs_input_grad[1] else None
+        t = grad * weight
+        dot = (t * xn).sum(-1, keepdim=True).div_(-d)
+        grad_x = torch.addcmul(t, xn, dot).mul_(r) if ctx.needs_input_grad[0] else None
+        return grad_x, grad_w, None
+
 
 class RotaryTables(nn.Module):
     """cos/sin tables computed once for max_seq_len (rotate-half convention, angles duplicated [f, f])."""
@@ -40,6 +67,11 @@ class RotaryTables(nn.Module):
 
     def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.cos[positions], self.sin[positions]
+
+    def complex_table(self, seq_len: int) -> torch.Tensor:
+        """cos + i sin of the first half of the angles for positions 0..seq_len-1: [S, 1, hd/2] complex."""
+        half = self.cos.shape[-1] // 2
+        return torch.complex(self.cos[:seq_len, :half], self.sin[:seq_len, :half]).unsqueeze(1)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -86,6 +118,26 @@ class Attention(nn.Module):
         b, _, s, _ = out.shape
         return self.wo(out.transpose(1, 2).reshape(b, s, -1)), (k, v)
 
+    def _paired_rows(self, weight: torch.Tensor) -> torch.Tensor:
+        """Rows of a q/k projection reordered per head from [x_0..x_{h-1}, x_h..x_{2h-1}] (rotate-half
+        halves) to interleaved pairs (x_i, x_{i+h}): scores q.k are unchanged when q and k are
+        permuted alike, and RoPE becomes one complex multiplication per pair."""
+        d = weight.shape[1]
+        return weight.view(self.n_heads, 2, self.head_dim // 2, d).transpose(1, 2).reshape(-1, d)
+
+    def forward_fast(self, x: torch.Tensor, rope_c: torch.Tensor) -> torch.Tensor:
+        """Causal self-attention without a KV cache (training): RoPE as one complex product on
+        pair-interleaved q/k, SDPA with is_causal. Same math as forward()."""
+        b, s, d = x.shape
+        h, hd = self.n_heads, self.head_dim
+        q = torch.view_as_complex(F.linear(x, self._paired_rows(self.wq.weight)).view(b, s, h, hd // 2, 2))
+        k = torch.view_as_complex(F.linear(x, self._paired_rows(self.wk.weight)).view(b, s, h, hd // 2, 2))
+        q = torch.view_as_real(q * rope_c).view(b, s, h, hd).transpose(1, 2)
+        k = torch.view_as_real(k * rope_c).view(b, s, h, hd).transpose(1, 2)
+        v = self.wv(x).view(b, s, h, hd).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.wo(out.transpose(1, 2).reshape(b, s, d))
+
 
 class SwiGLU(nn.Module):
     def __init__(self, dim: int, hidden: int):
@@ -112,6 +164,11 @@ class Block(nn.Module):
         a, kv = self.attn(x, cos, sin, past_kv=past_kv, causal=causal)
         x = self.norm1(x + a)
         return self.norm2(x + self.ffn(x)), kv
+
+    def forward_fast(self, x: torch.Tensor, rope_c: torch.Tensor) -> torch.Tensor:
+        """The training path (causal, no KV cache): same math as forward(), fused kernels."""
+        x = self.norm1.forward_fast(x + self.attn.forward_fast(x, rope_c))
+        return self.norm2.forward_fast(x + self.ffn(x))
 
 
 class LashTransformer(nn.Module):
@@ -155,6 +212,22 @@ class LashTransformer(nn.Module):
         """{layer: output of that block} for layers 1..upto (default: all)."""
         upto = self.n_layers if upto is None else upto
         return dict(self.run_blocks(self.embed(idx), 0, upto))
+
+    def exit_hidden(self, idx: torch.Tensor, exits: Iterable[int], fast: bool = True) -> dict[int, torch.Tensor]:
+        """{exit: block output} for the requested exits only (blocks past the deepest are not run).
+        fast=True uses the fused training kernels (causal, no KV cache; same math)."""
+        exits = sorted(set(exits))
+        if not fast:
+            hidden = self.hidden_states(idx, upto=exits[-1])
+            return {k: hidden[k] for k in exits}
+        h = self.embed(idx)
+        rope_c = self.rope.complex_table(idx.shape[1])
+        out = {}
+        for layer in range(1, exits[-1] + 1):
+            h = self.blocks[layer - 1].forward_fast(h, rope_c)
+            if layer in exits:
+                out[layer] = h
+        return out
 
     def forward_exits(self, idx: torch.Tensor, exits: Iterable[int]) -> dict[int, torch.Tensor]:
         """Logits at the requested exits only; blocks past the deepest exit are not run."""

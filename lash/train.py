@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .config import AlphaScheduleConfig, RunConfig
 from .evaluate import selection_metrics
+from .fused import linear_cross_entropy, retain_freed_memory
 
 log = logging.getLogger("lash.train")
 
@@ -24,17 +25,20 @@ def active_exits(weights: dict[int, float], n_layers: int) -> list[int]:
     return exits or [n_layers]
 
 
+def exit_loss_scales(weights: dict[int, float], n_layers: int, normalize: bool = False) -> dict[int, float]:
+    """{exit: factor of its CE} for the weighted loss (the all-zero fallback is {n_layers: 1})."""
+    exits = active_exits(weights, n_layers)
+    if exits == [n_layers] and weights.get(n_layers, 0) <= 0:
+        return {n_layers: 1.0}
+    total = sum(weights[k] for k in exits) if normalize else 1.0
+    return {k: weights[k] / total for k in exits}
+
+
 def weighted_exit_loss(logits: dict[int, torch.Tensor], targets: torch.Tensor,
                        weights: dict[int, float], normalize: bool = False) -> torch.Tensor:
     """sum_k w_k * CE(logits_k, targets) over exits with w_k > 0 (the original is unnormalised:
     the "+L2" variant has total weight 2.0). With normalize=True the weights are divided by their sum."""
-    n_layers = max(logits)
-    exits = active_exits(weights, n_layers)
-    if exits == [n_layers] and weights.get(n_layers, 0) <= 0:
-        scaled = {n_layers: 1.0}
-    else:
-        total = sum(weights[k] for k in exits) if normalize else 1.0
-        scaled = {k: weights[k] / total for k in exits}
+    scaled = exit_loss_scales(weights, max(logits), normalize)
     flat_targets = targets.reshape(-1)
     loss = None
     for k, w in scaled.items():
@@ -43,16 +47,42 @@ def weighted_exit_loss(logits: dict[int, torch.Tensor], targets: torch.Tensor,
     return loss
 
 
+def fused_exit_loss(model, x: torch.Tensor, targets: torch.Tensor, weights: dict[int, float],
+                    normalize: bool = False, fast_blocks: bool = True) -> torch.Tensor:
+    """The training loss of `weighted_exit_loss(model.forward_exits(x, exits), ...)`, computed
+    without full-vocabulary logits: hidden states at the weighted exits go through the chunked
+    head + cross-entropy of `lash.fused` (same math, float-rounding differences only)."""
+    scaled = exit_loss_scales(weights, model.n_layers, normalize)
+    hidden = model.exit_hidden(x, list(scaled), fast=fast_blocks)
+    return linear_cross_entropy([hidden[k] for k in scaled], model.head.weight, targets,
+                                list(scaled.values()))
+
+
+def training_loss(model, x: torch.Tensor, targets: torch.Tensor, weights: dict[int, float],
+                  normalize: bool = False, kernels: str = "fast") -> torch.Tensor:
+    """The loss of one training batch: fast (fused) or reference (plain PyTorch) kernels."""
+    if kernels == "fast":
+        return fused_exit_loss(model, x, targets, weights, normalize)
+    logits = model.forward_exits(x, active_exits(weights, model.n_layers))
+    return weighted_exit_loss(logits, targets, weights, normalize)
+
+
 def build_optimizer(model, base_lr: float, layer_lr_scales: dict[int, float] | None,
-                    weight_decay: float = 0.01) -> torch.optim.AdamW:
+                    weight_decay: float = 0.01, fused: bool = True) -> torch.optim.AdamW:
     """AdamW with one parameter group per block (lr = base_lr * scale, missing layer -> 1.0) and one
-    group for the embedding and the shared head at base_lr."""
+    group for the embedding and the shared head at base_lr. fused=True: one kernel per parameter
+    (same AdamW math as the multi-tensor foreach version used with fused=False)."""
     scales = layer_lr_scales or {}
     groups = [{"params": list(model.embed.parameters()) + list(model.head.parameters()),
                "lr": base_lr, "name": "embed+head"}]
     for i, block in enumerate(model.blocks, start=1):
         groups.append({"params": list(block.parameters()), "lr": base_lr * scales.get(i, 1.0),
                        "name": f"layer{i}"})
+    if fused:
+        try:
+            return torch.optim.AdamW(groups, lr=base_lr, weight_decay=weight_decay, fused=True)
+        except RuntimeError:  # torch < 2.4 has no fused AdamW for CPU tensors
+            pass
     return torch.optim.AdamW(groups, lr=base_lr, weight_decay=weight_decay, foreach=True)
 
 
@@ -106,19 +136,19 @@ def train_model(model, data, cfg: RunConfig,
     epoch's weights are loaded back at the end; otherwise the last epoch's weights stay (the original)."""
     t = cfg.train
     device = torch.device(t.device)
-    optimizer = build_optimizer(model, t.lr, cfg.layer_lr_scales, t.weight_decay)
+    if t.kernels == "fast":
+        retain_freed_memory()  # no page faults on re-allocated gradients each step
+    optimizer = build_optimizer(model, t.lr, cfg.layer_lr_scales, t.weight_decay, fused=t.kernels == "fast")
     result = TrainResult()
     best_metric, bad_epochs, best_state = math.inf, 0, None
     model.train()
     for epoch in range(t.max_epochs):
         weights = weights_for_epoch(cfg, epoch)
-        exits = active_exits(weights, model.n_layers)
         total_loss, n_batches = 0.0, 0
         batches = data.train.epoch(epoch)
         for x, y in _progress(batches, len(batches), f"epoch {epoch + 1}"):
             x, y = x.to(device), y.to(device)
-            logits = model.forward_exits(x, exits)
-            loss = weighted_exit_loss(logits, y, weights, t.normalize_weights)
+            loss = training_loss(model, x, y, weights, t.normalize_weights, t.kernels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)

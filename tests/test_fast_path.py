@@ -1,0 +1,127 @@
+"""The fast training path (fused kernels, chunked head + cross-entropy) against the reference path."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lash.config import ConfigError, ModelConfig, resolve_config
+from lash.fused import linear_cross_entropy
+from lash.model import LashTransformer
+from lash.train import build_optimizer, training_loss, weighted_exit_loss
+
+
+def make(n_layers=3, vocab=50, dim=32, heads=4, seed=0):
+    torch.manual_seed(seed)
+    return LashTransformer(ModelConfig(dim=dim, n_layers=n_layers, n_heads=heads), vocab)
+
+
+def grads(loss, params):
+    return torch.autograd.grad(loss, params)
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1, 7, 64])
+def test_chunked_linear_cross_entropy_matches_full_logits(chunk_rows):
+    torch.manual_seed(0)
+    n, d, v = 90, 16, 300
+    w = torch.randn(v, d, requires_grad=True)
+    h1, h2 = torch.randn(n, d, requires_grad=True), torch.randn(n, d, requires_grad=True)
+    y = torch.randint(0, v, (n,))
+    ref = 0.7 * F.cross_entropy(h1 @ w.t(), y) + 1.3 * F.cross_entropy(h2 @ w.t(), y)
+    out = linear_cross_entropy([h1, h2], w, y, [0.7, 1.3], chunk_rows=chunk_rows)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    # a non-unit upstream gradient is applied too
+    for a, b in zip(grads(2.5 * out, [w, h1, h2]), grads(2.5 * ref, [w, h1, h2])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        assert a.is_contiguous()
+
+
+def test_chunked_cross_entropy_survives_huge_and_tiny_logits():
+    # exp without max subtraction would overflow (logits ~ +-1000): the chunk is redone stably
+    torch.manual_seed(1)
+    w = torch.randn(40, 8, requires_grad=True)
+    h = (torch.randn(12, 8) * 300).requires_grad_()
+    y = torch.randint(0, 40, (12,))
+    ref = F.cross_entropy(h @ w.t(), y)
+    out = linear_cross_entropy([h], w, y, [1.0], chunk_rows=5)
+    assert torch.isfinite(out)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-4)
+    for a, b in zip(grads(out, [w, h]), grads(ref, [w, h])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(linear_cross_entropy([h], w, y, [1.0]), ref.detach(), rtol=1e-5, atol=1e-4)
+
+
+def test_fast_blocks_match_reference_blocks():
+    model = make()
+    x = torch.randint(0, 50, (3, 17))
+    ref = model.exit_hidden(x, [1, 2, 3], fast=False)
+    fast = model.exit_hidden(x, [1, 2, 3], fast=True)
+    assert set(fast) == {1, 2, 3}
+    for k in ref:
+        torch.testing.assert_close(fast[k], ref[k], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.head(fast[3]), model(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("weights,normalize", [
+    ({1: 0.7, 2: 0.0, 3: 0.3}, False),
+    ({1: 0.7, 2: 1.0, 3: 0.3}, True),
+    ({1: 0.0, 2: 0.0, 3: 1.0}, False),
+    ({1: 0.0, 2: 0.0, 3: 0.0}, False),  # all zero -> last layer
+    ({1: 0.0, 2: 0.5, 3: 0.0}, False),  # block 3 is not run
+])
+def test_fast_training_loss_and_grads_match_reference(weights, normalize):
+    model = make()
+    params = [p for p in model.parameters()]
+    x, y = torch.randint(0, 50, (4, 24)), torch.randint(0, 50, (4, 24))
+    ref = training_loss(model, x, y, weights, normalize, kernels="reference")
+    fast = training_loss(model, x, y, weights, normalize, kernels="fast")
+    by_hand = weighted_exit_loss(model.forward_exits(x, [1, 2, 3]), y, weights, normalize)
+    torch.testing.assert_close(fast, by_hand, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
+    g_ref = torch.autograd.grad(ref, params, allow_unused=True)
+    g_fast = torch.autograd.grad(fast, params, allow_unused=True)
+    for (name, _), a, b in zip(model.named_parameters(), g_fast, g_ref):
+        if b is None:
+            assert a is None or torch.all(a == 0), name
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_fast_training_steps_are_deterministic():
+    def run():
+        torch.use_deterministic_algorithms(True)
+        model = make(vocab=200)
+        opt = build_optimizer(model, 1e-3, None)
+        g = torch.Generator().manual_seed(3)
+        losses = []
+        for _ in range(3):
+            x, y = torch.randint(0, 200, (4, 16), generator=g), torch.randint(0, 200, (4, 16), generator=g)
+            loss = training_loss(model, x, y, {1: 0.7, 2: 0.0, 3: 0.3})
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+        return losses, [p.detach().clone() for p in model.parameters()]
+
+    la, pa = run()
+    lb, pb = run()
+    assert la == lb
+    assert all(torch.equal(a, b) for a, b in zip(pa, pb))
+
+
+def test_kernels_option_is_validated():
+    assert resolve_config(sets=[]).train.kernels == "fast"
+    assert resolve_config(sets=["train.kernels=reference"]).train.kernels == "reference"
+    with pytest.raises(ConfigError):
+        resolve_config(sets=["train.kernels=turbo"])
+
+
+def test_make_step_gives_the_workload_loss():
+    from lash.bench import make_step
+
+    wl = {"V": 40, "dim": 32, "layers": 2, "heads": 4, "seq": 8, "batch": 3, "weights": {1: 0.25, 2: 0.75}}
+    model, loss_fn = make_step(wl)
+    x, y = torch.randint(0, 40, (3, 8)), torch.randint(0, 40, (3, 8))
+    expected = weighted_exit_loss(model.forward_exits(x, [1, 2]), y, {1: 0.25, 2: 0.75})
+    torch.testing.assert_close(loss_fn(x, y), expected, rtol=1e-5, atol=1e-6)
