@@ -151,7 +151,7 @@ def ashem_runs():
     runs += [
         out(f"results/ashem/{protocol}-{variant}/seed~{seed}.json")
         for protocol in a["baseline_protocols"]
-        for variant in selected("ashem", list(a["baselines"]))
+        for variant in selected("ashem", a.get("baseline_variants", list(a["baselines"])))
         for seed in config["word_seeds"]
     ]
     p = config.get("progressive")
@@ -185,3 +185,26 @@ def setup_runs():
         out(f"results/{family}/{protocol}-{variant}/seed~{seed}.json")
         for family, protocol, variant in SETUP_COLUMNS.values()
     ]
+
+
+ASHEM_VARIANTS = "|".join(config.get("ashem", {}).get("variants", {"none": {}}))
+ASHEM_BASELINES = "|".join(config.get("ashem", {}).get("baselines", {"none": {}}))
+
+
+def ashem_args(wildcards):
+    return lash_args({"preset": config["ashem"]["presets"][wildcards.protocol]})
+
+
+def ashem_variant_args(wildcards):
+    overrides = {"preset": config["ashem"]["presets"][wildcards.protocol]}
+    overrides.update(config["ashem"]["variants"][wildcards.variant])
+    return lash_args(overrides)
+
+
+def ashem_baseline_args(wildcards):
+    preset = config["ashem"]["baselines"][wildcards.baseline]
+    return lash_args({"preset": f"{preset}_{wildcards.protocol}"})
+
+
+def progressive_args(wildcards):
+    return lash_args({"preset": config["progressive"]["variants"][wildcards.variant]})
