@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_cfg = sub.add_parser("config", help="print the fully resolved config as YAML")
     _add_config_args(p_cfg)
     sub.add_parser("presets", help="list the named strategies")
+    from . import ashem_cli, bench, bench_early_exit
+
+    ashem_cli.add_parsers(sub)  # `lash ashem <stage>`, `lash progressive`
+    p_bench = sub.add_parser("bench", help="benchmarks: `lash bench train`, `lash bench early-exit`")
+    bench_sub = p_bench.add_subparsers(dest="bench_command", required=True)
+    bench.add_parsers(bench_sub)
+    bench_early_exit.add_parsers(bench_sub)
     return parser
 
 
@@ -44,6 +51,8 @@ def _resolve(args) -> object:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "func", None) is not None:  # subcommands of other modules
+            return args.func(args) or 0
         if args.command == "presets":
             for name, body in PRESETS.items():
                 print(f"{name}: {yaml.safe_dump(body, default_flow_style=True).strip()}")

@@ -1,2 +1,148 @@
-# ASHEM (word level): phase 1 -> threshold and mining -> phase 2 -> two-stage evaluation,
-# each stage its own rule; plus the fair baselines and progressive layer training.
+# ASHEM (word level): phase 1 -> threshold and mining -> phase 2 -> two-stage evaluation, each stage
+# its own rule; plus the fair baselines and progressive layer training. Model checkpoints live under
+# checkpoints/ (not committed); every stage's metrics under results/.
+
+
+rule ashem_phase1:
+    input:
+        lash=ASHEM_SOURCES,
+    output:
+        ckpt=out("checkpoints/ashem/{protocol}/seed~{seed}/phase1.pt"),
+        json=out("results/ashem_stages/{protocol}/seed~{seed}/phase1.json"),
+    log:
+        out("logs/ashem/{protocol}/seed~{seed}/phase1.log"),
+    benchmark:
+        out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase1.tsv")
+    conda:
+        CONDA_ENV
+    threads: config["ashem"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        args=ashem_args,
+    shell:
+        "lash ashem phase1 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--checkpoint {output.ckpt} --out {output.json} > {log} 2>&1"
+
+
+rule ashem_mine:
+    input:
+        lash=ASHEM_SOURCES,
+        phase1=rules.ashem_phase1.output.ckpt,
+    output:
+        mined=out("checkpoints/ashem/{protocol}/seed~{seed}/mined.pt"),
+        json=out("results/ashem_stages/{protocol}/seed~{seed}/mine.json"),
+    log:
+        out("logs/ashem/{protocol}/seed~{seed}/mine.log"),
+    conda:
+        CONDA_ENV
+    threads: config["ashem"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        args=ashem_args,
+    shell:
+        "lash ashem mine {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--phase1 {input.phase1} --out {output.mined} --summary {output.json} > {log} 2>&1"
+
+
+rule ashem_phase2:
+    input:
+        lash=ASHEM_SOURCES,
+        phase1=rules.ashem_phase1.output.ckpt,
+        mined=rules.ashem_mine.output.mined,
+    output:
+        ckpt=out("checkpoints/ashem/{protocol}/seed~{seed}/phase2-{variant}.pt"),
+        json=out("results/ashem_stages/{protocol}/seed~{seed}/phase2-{variant}.json"),
+    log:
+        out("logs/ashem/{protocol}/seed~{seed}/phase2-{variant}.log"),
+    benchmark:
+        out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase2-{variant}.tsv")
+    wildcard_constraints:
+        variant=ASHEM_VARIANTS,
+    conda:
+        CONDA_ENV
+    threads: config["ashem"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        args=ashem_variant_args,
+    shell:
+        "lash ashem phase2 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--phase1 {input.phase1} --mined {input.mined} --checkpoint {output.ckpt} "
+        "--out {output.json} > {log} 2>&1"
+
+
+rule ashem_evaluate:
+    input:
+        lash=ASHEM_SOURCES,
+        phase2=rules.ashem_phase2.output.ckpt,
+        mined=rules.ashem_mine.output.mined,
+    output:
+        out("results/ashem/{protocol}-{variant}/seed~{seed}.json"),
+    log:
+        out("logs/ashem/{protocol}/seed~{seed}/evaluate-{variant}.log"),
+    wildcard_constraints:
+        variant=ASHEM_VARIANTS,
+    conda:
+        CONDA_ENV
+    threads: config["ashem"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        args=ashem_variant_args,
+    shell:
+        "lash ashem evaluate {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--phase2 {input.phase2} --mined {input.mined} --out {output} > {log} 2>&1"
+
+
+rule ashem_baseline:
+    input:
+        lash=ASHEM_SOURCES,
+        mined=rules.ashem_mine.output.mined,
+        match=out("results/ashem/{protocol}-ashem/seed~{seed}.json"),
+    output:
+        out("results/ashem/{protocol}-{baseline}/seed~{seed}.json"),
+    log:
+        out("logs/ashem/{protocol}/seed~{seed}/{baseline}.log"),
+    benchmark:
+        out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/{baseline}.tsv")
+    wildcard_constraints:
+        baseline=ASHEM_BASELINES,
+    conda:
+        CONDA_ENV
+    threads: config["ashem"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        args=ashem_baseline_args,
+    shell:
+        "lash ashem baseline {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--mined {input.mined} --match {input.match} --out {output} > {log} 2>&1"
+
+
+rule progressive:
+    input:
+        lash=ASHEM_SOURCES,
+    output:
+        out("results/progressive/{protocol}-{variant}/seed~{seed}.json"),
+    log:
+        out("logs/progressive/{protocol}-{variant}/seed~{seed}.log"),
+    benchmark:
+        out("benchmarks/snakemake/progressive/{protocol}-{variant}/seed~{seed}.tsv")
+    conda:
+        CONDA_ENV
+    threads: config["ashem"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        args=progressive_args,
+    shell:
+        "lash progressive {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "--out {output} > {log} 2>&1"

@@ -77,11 +77,11 @@ rule tab_setup:
         runs=setup_runs(),
     output:
         tex=out("paper/generated/tab_setup.tex"),
-    params:
-        titles=SETUP_TITLES,
     log:
         out("logs/tab_setup.log"),
     conda:
         CONDA_ENV
+    params:
+        titles=SETUP_TITLES,
     script:
         "../scripts/tab_setup.py"
