@@ -205,14 +205,18 @@ ASHEM_VARIANTS = "|".join(config.get("ashem", {}).get("variants", {"none": {}}))
 ASHEM_BASELINES = "|".join(config.get("ashem", {}).get("baselines", {"none": {}}))
 
 
+def _ashem_base(protocol):
+    base = {"preset": config["ashem"]["presets"][protocol]}
+    return _deep_merge(base, config["ashem"].get("overrides", {}).get(protocol, {}))
+
+
 def ashem_args(wildcards):
-    return lash_args({"preset": config["ashem"]["presets"][wildcards.protocol]})
+    return lash_args(_ashem_base(wildcards.protocol))
 
 
 def ashem_variant_args(wildcards):
-    overrides = {"preset": config["ashem"]["presets"][wildcards.protocol]}
-    overrides.update(config["ashem"]["variants"][wildcards.variant])
-    return lash_args(overrides)
+    overrides = _ashem_base(wildcards.protocol)
+    return lash_args(_deep_merge(overrides, config["ashem"]["variants"][wildcards.variant]))
 
 
 def ashem_baseline_args(wildcards):
