@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from .config import ConfigError, RunConfig
 from .data import PreparedData, prepare_data
 from .early_exit import (MEASURES, calibrate_threshold, collect_exit_stats, confidences, deep_hidden,
-                         exit_hidden, full_inference, inference_flops, skip_inference)
+                         exit_hidden, full_inference, inference_flops, retain_freed_memory,
+                         skip_inference)
 from .evaluate import exit_mask, flops_per_token, routed_metrics
 from .model import LashTransformer
 from .provenance import provenance
@@ -187,6 +188,7 @@ def _check_data(ck: dict, data: PreparedData, path) -> None:
 
 def load_data(cfg: RunConfig) -> tuple[PreparedData, int]:
     threads = configure_torch(cfg.train.threads, cfg.train.device)
+    retain_freed_memory()  # every stage frees and re-allocates multi-megabyte logits
     seed_everything(cfg.seed)
     return prepare_data(cfg.data, cfg.seed), threads
 
@@ -337,8 +339,9 @@ def run_mine(cfg: RunConfig, p1: dict) -> dict:
         rep = exit_states(model, split_batches(data, a.report_split).epoch(0), a.phase1_layers, measure)
         sel = hard_mask(rep["conf"], threshold)
         heldout = _subset(rep, sel, a.report_split)
-        summary.update(report_split=a.report_split, n_heldout_tokens=rep["conf"].numel(),
-                       n_heldout_hard=int(sel.sum()), heldout_hard_fraction=int(sel.sum()) / rep["conf"].numel(),
+        n_rep = rep["conf"].numel()
+        summary.update(report_split=a.report_split, n_heldout_tokens=n_rep,
+                       n_heldout_hard=int(sel.sum()), heldout_hard_fraction=int(sel.sum()) / n_rep,
                        phase1_hard_ppl_heldout=_ppl(rep["ce"][sel]))
     summary["phase1_hard_ppl"] = summary.get("phase1_hard_ppl_heldout", summary["phase1_hard_ppl_mined"])
     mining_flops = n_tokens * flops_per_token(cfg.model.dim, a.phase1_layers, len(data.vocab),
@@ -383,7 +386,7 @@ def configure_phase2(model, cfg: RunConfig) -> torch.optim.Optimizer:
         return build_optimizer(model, a.phase2_lr, a.soft_lr_scales, cfg.train.weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW([{"params": params, "lr": a.phase2_lr, "name": "trainable"}],
-                             lr=a.phase2_lr, weight_decay=cfg.train.weight_decay, foreach=True)
+                             lr=a.phase2_lr, weight_decay=cfg.train.weight_decay, fused=True)
 
 
 class HardInputs:

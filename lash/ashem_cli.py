@@ -1,6 +1,7 @@
 """`lash ashem <stage>` and `lash progressive`: ASHEM as separate, cacheable stages.
 
-    lash ashem phase1   [CONFIG] [--preset P] [--set K=V] [--seed S] [--smoke] --checkpoint P1.pt --out P1.json
+    lash ashem phase1   [CONFIG] [--preset P] [--set K=V] [--seed S] [--smoke]
+                        --checkpoint P1.pt --out P1.json
     lash ashem mine     ... --phase1 P1.pt --out MINED.pt --summary MINED.json
     lash ashem phase2   ... --phase1 P1.pt --mined MINED.pt --checkpoint P2.pt --out P2.json
     lash ashem evaluate ... --phase2 P2.pt --mined MINED.pt --out RESULT.json

@@ -100,7 +100,8 @@ def teacher_forced_rows(name: str, device: str, batch: int, seq_len: int, exit_f
         t_full, t_skip = _time_pair(full, skip, repeats, device)
         n, n_exit = batch * seq_len, int(skip().exited.sum())
         args = (cfg.dim, cfg.ffn_mult, cfg.n_layers, e, vocab, seq_len, n)
-        ideal = ee.inference_flops(*args, 0, "full", skip_ctx) / ee.inference_flops(*args, n_exit, "skip", skip_ctx)
+        ideal = (ee.inference_flops(*args, 0, "full", skip_ctx)
+                 / ee.inference_flops(*args, n_exit, "skip", skip_ctx))
         common = {"model": name, "device": device, "batch": batch, "seq_len": seq_len,
                   "threshold": threshold, "exit_fraction": n_exit / n, "deep_context": skip_ctx}
         rows.append({**common, "mode": "full", "speedup_ideal": 1.0, "speedup_measured": 1.0,
@@ -153,21 +154,10 @@ def machine_info(device: str, threads: int) -> dict:
     return info
 
 
-def _retain_freed_memory() -> bool:
-    """Keep freed memory in the process (as `lash train` does): otherwise glibc unmaps every freed
-    multi-megabyte logits tensor and each call pays page faults in proportion to what it allocates,
-    which rewards skip for allocating less rather than for computing less."""
-    try:
-        from .fused import retain_freed_memory
-    except ImportError:
-        return False
-    return retain_freed_memory()
-
-
 def run_bench(smoke: bool = False, threads: int = 1, device: str = "auto",
               repeats: int | None = None) -> dict:
     torch.set_num_threads(threads)
-    retained = _retain_freed_memory()
+    retained = ee.retain_freed_memory()
     devices = ["cpu"]
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         devices = ["cuda"] if device == "cuda" else ["cpu", "cuda"]
@@ -214,7 +204,8 @@ def cmd_bench(args) -> int:
     result = run_bench(args.smoke, args.threads, args.device, args.repeats)
     for r in result["rows"]:
         if r["mode"] in ("skip", "generate_skip"):
-            print(f"{r['device']:4} {r['model']:10} {r['mode']:13} batch {r['batch']:2} {r['deep_context']:9} "
+            print(f"{r['device']:4} {r['model']:10} {r['mode']:13} batch {r['batch']:2} "
+                  f"{r['deep_context']:9} "
                   f"exit {r['exit_fraction']:.2f}  ideal {r['speedup_ideal']:.2f}x  measured "
                   f"{r['speedup_measured']:.2f}x  ({r['tokens_per_s']:.0f} tok/s)")
     if args.out:

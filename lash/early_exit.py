@@ -33,10 +33,21 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .evaluate import TokenStats, exit_mask, flops_per_token
+from .evaluate import TokenStats, exit_mask
 from .model import apply_rope
 
 MEASURES = ("max_prob", "margin", "entropy")
+
+
+def retain_freed_memory() -> bool:
+    """Keep freed memory in the process (lash.fused, as `lash train` does). Otherwise glibc unmaps
+    every freed multi-megabyte logits tensor and each call pays page faults in proportion to what
+    it allocates: slower, noisier, and it rewards skip for allocating less rather than computing less."""
+    try:
+        from .fused import retain_freed_memory as retain
+    except ImportError:
+        return False
+    return retain()
 
 
 # --------------------------------------------------------------------------- confidence
@@ -469,8 +480,3 @@ def generation_flops(dim: int, ffn_mult: int, n_layers: int, exit_layer: int, vo
     deep_steps = deep_row_steps - batch  # the prefill's row-steps are not in `steps`
     return steps * shallow + deep_steps * deep + (steps - deep_steps) * kv
 
-
-__all__ = ["MEASURES", "confidences", "full_inference", "skip_inference", "propagated_reference",
-           "exit_logits", "deep_hidden", "exit_hidden", "token_local_block", "inference_flops",
-           "block_flops", "ExitStats", "collect_exit_stats", "calibrate_threshold", "generate",
-           "greedy_reference", "generation_flops", "flops_per_token"]

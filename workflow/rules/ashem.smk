@@ -13,6 +13,7 @@ rule ashem_phase1:
         out("logs/ashem/{protocol}/seed~{seed}/phase1.log"),
     benchmark:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase1.tsv")
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -35,6 +36,7 @@ rule ashem_mine:
         json=out("results/ashem_stages/{protocol}/seed~{seed}/mine.json"),
     log:
         out("logs/ashem/{protocol}/seed~{seed}/mine.log"),
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -62,6 +64,7 @@ rule ashem_phase2:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase2-{variant}.tsv")
     wildcard_constraints:
         variant=ASHEM_VARIANTS,
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -87,6 +90,7 @@ rule ashem_evaluate:
         out("logs/ashem/{protocol}/seed~{seed}/evaluate-{variant}.log"),
     wildcard_constraints:
         variant=ASHEM_VARIANTS,
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -113,6 +117,7 @@ rule ashem_baseline:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/{baseline}.tsv")
     wildcard_constraints:
         baseline=ASHEM_BASELINES,
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -135,6 +140,7 @@ rule progressive:
         out("logs/progressive/{protocol}-{variant}/seed~{seed}.log"),
     benchmark:
         out("benchmarks/snakemake/progressive/{protocol}-{variant}/seed~{seed}.tsv")
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
