@@ -2,13 +2,10 @@
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,13 +26,27 @@ def test_paper_plan_covers_every_family_and_seed(tmp_path):
                      "data_dir=../shared/data/wikitext-2", "-p")
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
+    only = cfg.get("only", {})
     for family, variants in cfg["families"].items():
-        for variant in variants:
+        for variant in only.get(family, variants):
             for protocol in cfg["protocols"]:
                 for seed in cfg["seeds"]:
                     assert f"results/{family}/{protocol}-{variant}/seed~{seed}.json" in text
     for corpus in cfg["provenance"]["corpora"]:
         assert f"results/provenance/{corpus}-asymmetric/seed~{cfg['published_seed']}.json" in text
+
+
+def test_extended_config_plans_every_variant_and_the_word_level_families(tmp_path):
+    proc = snakemake("-n", "--cores", "4", "results", "--configfile", "config/extended.yaml",
+                     "--config", f"output_root={tmp_path}", "data_dir=../shared/data/wikitext-2", "-p")
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for family, variants in cfg["families"].items():
+        for variant in variants:
+            assert f"results/{family}/corrected-{variant}/seed~4.json" in proc.stdout
+    for stage in ("ashem phase1", "ashem mine", "ashem phase2", "ashem evaluate", "ashem baseline",
+                  "lash progressive"):
+        assert stage in proc.stdout, stage
 
 
 def test_invalid_workflow_config_is_refused(tmp_path):
