@@ -9,7 +9,7 @@
     lash progressive    ... --out RESULT.json
 
 Every stage takes the config arguments of `lash train` and refuses an input made with another
-config. Outputs are written atomically. Wire into lash.cli with `ashem_cli.add_parsers(sub)`;
+config. Outputs are written atomically. lash.cli registers these with `ashem_cli.add_parsers(sub)`;
 each parser sets `func`, called as `args.func(args)` -> exit status.
 """
 
@@ -219,19 +219,3 @@ def _print_headline(what: str, h: dict, out) -> None:
     print(f"{what}: {h['split']} ppl {h['ppl']:.4f} acc {h['acc']:.4f}, shallow {h['shallow_fraction']:.3f}, "
           f"compute {h['compute_fraction_layers']:.3f} (layers) {h['compute_fraction_flops']:.3f} (flops)"
           f"{hard} -> {out}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone `lash` parser with only these commands (until lash.cli wires them in)."""
-    parser = argparse.ArgumentParser(prog="lash")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

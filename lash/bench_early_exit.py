@@ -15,7 +15,6 @@ speedup_measured = median full time / median skip time, measured side by side in
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
@@ -212,21 +211,3 @@ def cmd_bench(args) -> int:
         write_json_atomic(args.out, result)
         print(f"-> {args.out}")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone `lash bench` parser (until lash.cli wires `bench early-exit` in)."""
-    parser = argparse.ArgumentParser(prog="lash")
-    sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="benchmarks")
-    add_parsers(bench.add_subparsers(dest="bench", required=True))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The `lash` command: `lash train`, `lash presets`, `lash config`."""
+"""The `lash` command: train, config, presets, ashem <stage>, progressive, bench train|early-exit."""
 
 from __future__ import annotations
 

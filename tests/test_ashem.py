@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lash import ashem
-from lash.ashem_cli import build_parser, main
+from lash.cli import build_parser, main
 from lash.config import resolve_config
 from lash.early_exit import deep_hidden
 from lash.evaluate import flops_per_token

@@ -195,12 +195,13 @@ def test_token_local_generation_matches_token_local_teacher_forcing(model):
 
 def test_bench_rows_have_the_required_fields(monkeypatch, tmp_path):
     from lash import bench_early_exit as bench
+    from lash.cli import main
 
     monkeypatch.setattr(bench, "MODELS", {"ashem": (dict(dim=32, n_heads=4, n_layers=4), 2, 300)})
     threads = torch.get_num_threads()
     try:
         out = tmp_path / "bench.json"
-        assert bench.main(["bench", "early-exit", "--smoke", "--repeats", "1", "--out", str(out)]) == 0
+        assert main(["bench", "early-exit", "--smoke", "--repeats", "1", "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(threads)
     import json
