@@ -83,8 +83,11 @@ def _read_hub() -> dict[str, str]:
         # The hub's blank rows are "" where the files have " \n"; restoring them makes the bytes equal.
         return {s: "".join(row if row else " \n" for row in ds[s]["text"]) for s in SPLITS}
     except Exception as exc:  # offline, missing package, renamed dataset: all mean "no data here"
+        from .offline import is_offline
+
+        offline = " with --offline, only a copy already in the Hugging Face cache can be used;" if is_offline() else ""
         raise DataError(f"could not load WikiText-2 from the Hugging Face hub ({type(exc).__name__}: "
-                        f"{exc}). {_NO_DATA_FIX}") from exc
+                        f"{exc});{offline} {_NO_DATA_FIX}") from exc
 
 
 def load_wikitext2(source: str = "auto", data_dir: str | None = None) -> dict[str, str]:
@@ -100,8 +103,9 @@ def load_wikitext2(source: str = "auto", data_dir: str | None = None) -> dict[st
             if actual != expected:
                 raise DataError(
                     f"WikiText-2 split '{split}' from {where} has token-stream digest {actual}, expected "
-                    f"{expected} (wikitext-2-v1, see SOURCE.md). The file is altered, truncated or a "
-                    f"different variant (e.g. wikitext-2-raw-v1); replace it with the verified copy.")
+                    f"{expected} (wikitext-2-v1, see SOURCE.md): the file is altered, truncated or a "
+                    f"different variant (e.g. wikitext-2-raw-v1). Fix: replace {split}.txt with the "
+                    f"verified wikitext-2-v1 copy, or point data.data_dir at a directory that has it.")
         _CACHE[key] = texts
     return dict(_CACHE[key])
 

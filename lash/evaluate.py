@@ -28,9 +28,11 @@ class TokenStats:
     n_layers: int
 
 
-def confidence_from_logits(logits: torch.Tensor, measure: str = "max_prob") -> torch.Tensor:
-    """Confidence in [0, 1]: max softmax probability (the original), top-2 margin, or 1 - normalised entropy."""
-    probs = logits.float().softmax(-1)
+def confidence_from_logits(logits: torch.Tensor, measure: str = "max_prob",
+                           probs: torch.Tensor | None = None) -> torch.Tensor:
+    """Confidence in [0, 1]: max softmax probability (the original), top-2 margin, or 1 - normalised
+    entropy. `probs`: the softmax of `logits` when the caller has it already (it is not recomputed)."""
+    probs = logits.float().softmax(-1) if probs is None else probs
     if measure == "max_prob":
         return probs.max(-1).values
     if measure == "margin":
@@ -57,10 +59,12 @@ def collect_token_stats(model, batches, exits=None, measure: str = "max_prob") -
             lg = logits[k].float().reshape(-1, logits[k].shape[-1])
             target = y.reshape(-1)
             acc["ce"][k].append(F.cross_entropy(lg, target, reduction="none").cpu())
-            probs = lg.softmax(-1)
-            acc["max_prob"][k].append(probs.max(-1).values.cpu())
+            probs = lg.softmax(-1)  # once per exit: max_prob and the confidence measure share it
+            max_prob = probs.max(-1).values
+            acc["max_prob"][k].append(max_prob.cpu())
             acc["correct"][k].append((lg.argmax(-1) == target).cpu())
-            acc["confidence"][k].append(confidence_from_logits(lg, measure).cpu())
+            confidence = max_prob if measure == "max_prob" else confidence_from_logits(lg, measure, probs)
+            acc["confidence"][k].append(confidence.cpu())
         batch_index.append(torch.full((y.numel(),), b, dtype=torch.long))
     model.train()
     cat = {name: {k: torch.cat(v) for k, v in d.items()} for name, d in acc.items()}

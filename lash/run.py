@@ -6,7 +6,9 @@ import logging
 import time
 
 from .config import RunConfig
+from .checkpoint import TrainingCheckpoint
 from .data import prepare_data
+from .distributed import DistContext
 from .evaluate import split_report
 from .model import LashTransformer
 from .provenance import provenance
@@ -34,8 +36,12 @@ def headline(cfg: RunConfig, result, validation: dict, test: dict | None) -> dic
             "compute_fraction_layers": routed["compute_fraction_layers"] if routed else 1.0}
 
 
-def run_training(cfg: RunConfig, argv: list[str] | None = None) -> dict:
+def run_training(cfg: RunConfig, argv: list[str] | None = None, checkpoint_dir: str | None = None,
+                 ctx: DistContext | None = None) -> dict:
+    """checkpoint_dir: resume from / save to `DIR/train.pt` (see lash.checkpoint). ctx: the torchrun
+    process group (lash.distributed), or None for a single process."""
     start = time.perf_counter()
+    ctx = ctx or DistContext()
     threads = configure_torch(cfg.train.threads, cfg.train.device)
     seed_everything(cfg.seed)
     data = prepare_data(cfg.data, cfg.seed)
@@ -44,7 +50,8 @@ def run_training(cfg: RunConfig, argv: list[str] | None = None) -> dict:
              len(data.train), len(data.validation))
     seed_everything(cfg.seed)  # the model's initialisation depends on the seed alone, not on data loading
     model = LashTransformer(cfg.model, vocab_size).to(cfg.train.device)
-    result = train_model(model, data, cfg)
+    checkpoint = TrainingCheckpoint(checkpoint_dir, cfg.to_dict(), data.digests) if checkpoint_dir else None
+    result = train_model(model, data, cfg, checkpoint=checkpoint, ctx=ctx)
     validation = split_report(model, data.validation.epoch(0), cfg, vocab_size)
     test = split_report(model, data.test.epoch(0), cfg, vocab_size) if data.test is not None else None
     metrics = {
@@ -59,10 +66,7 @@ def run_training(cfg: RunConfig, argv: list[str] | None = None) -> dict:
         "test": test,
         "history": result.history,
     }
-    return {
-        "config": cfg.to_dict(),
-        "metrics": metrics,
-        "data": data.info,
-        "provenance": provenance(cfg.seed, data.digests, cfg.train.device, threads,
-                                 time.perf_counter() - start, argv),
-    }
+    prov = provenance(cfg.seed, data.digests, cfg.train.device, threads, time.perf_counter() - start, argv)
+    prov["world_size"] = ctx.world_size
+    prov["resumed_from_epoch"] = result.resumed_from  # wall_seconds then covers the resumed part only
+    return {"config": cfg.to_dict(), "metrics": metrics, "data": data.info, "provenance": prov}

@@ -12,7 +12,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import TrainingCheckpoint, rng_state, set_rng_state
 from .config import AlphaScheduleConfig, RunConfig
+from .distributed import DistContext, wrap_for_training
 from .evaluate import selection_metrics
 from .fused import linear_cross_entropy, retain_freed_memory
 
@@ -120,6 +122,7 @@ class TrainResult:
     best_epoch: int = 0
     epochs_run: int = 0
     stopped_early: bool = False
+    resumed_from: int | None = None  # the epoch a checkpoint resumed after, if any
 
 
 def _progress(iterable, total: int, desc: str):
@@ -130,30 +133,60 @@ def _progress(iterable, total: int, desc: str):
     return iterable
 
 
+def _training_state(model, optimizer, result: TrainResult, best_metric: float, bad_epochs: int,
+                    best_state: dict | None, finished: bool) -> dict:
+    return {"epoch": result.epochs_run, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": rng_state(), "history": result.history, "best_epoch": result.best_epoch,
+            "best_metric": best_metric, "bad_epochs": bad_epochs, "best_state": best_state,
+            "stopped_early": result.stopped_early, "finished": finished}
+
+
 def train_model(model, data, cfg: RunConfig,
-                on_epoch_end: Callable[[int, dict], None] | None = None) -> TrainResult:
+                on_epoch_end: Callable[[int, dict], None] | None = None,
+                checkpoint: TrainingCheckpoint | None = None,
+                ctx: DistContext | None = None) -> TrainResult:
     """Train with early stopping on validation (`train.stop_metric`). With restore_best the best
-    epoch's weights are loaded back at the end; otherwise the last epoch's weights stay (the original)."""
+    epoch's weights are loaded back at the end; otherwise the last epoch's weights stay (the original).
+
+    checkpoint: saved after every epoch and resumed from when it exists (`result.resumed_from` says
+    after which epoch). ctx: the torchrun process group; each process trains on its slice of every
+    batch (see lash.distributed)."""
     t = cfg.train
+    ctx = ctx or DistContext()
     device = torch.device(t.device)
     if t.kernels == "fast":
         retain_freed_memory()  # no page faults on re-allocated gradients each step
     optimizer = build_optimizer(model, t.lr, cfg.layer_lr_scales, t.weight_decay, fused=t.kernels == "fast")
     result = TrainResult()
-    best_metric, bad_epochs, best_state = math.inf, 0, None
+    best_metric, bad_epochs, best_state, finished = math.inf, 0, None, False
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        result.history, result.best_epoch = state["history"], state["best_epoch"]
+        result.epochs_run = result.resumed_from = state["epoch"]
+        result.stopped_early, finished = state["stopped_early"], state["finished"]
+        best_metric, bad_epochs, best_state = state["best_metric"], state["bad_epochs"], state["best_state"]
+        log.info("resumed from %s after epoch %d", checkpoint.path, state["epoch"])
+    uses_every_layer = max(active_exits(cfg.layer_weights, model.n_layers)) == model.n_layers
+    step_loss = wrap_for_training(
+        model, lambda m, x, y, w: training_loss(m, x, y, w, t.normalize_weights, t.kernels),
+        ctx, uses_every_parameter=uses_every_layer and cfg.train.alpha_schedule is None)
     model.train()
-    for epoch in range(t.max_epochs):
+    for epoch in range(result.epochs_run, 0 if finished else t.max_epochs):
         weights = weights_for_epoch(cfg, epoch)
         total_loss, n_batches = 0.0, 0
         batches = data.train.epoch(epoch)
         for x, y in _progress(batches, len(batches), f"epoch {epoch + 1}"):
-            x, y = x.to(device), y.to(device)
-            loss = training_loss(model, x, y, weights, t.normalize_weights, t.kernels)
+            x_local, y_local, share = ctx.shard(x.to(device), y.to(device))
+            loss = step_loss(x_local, y_local, weights)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * share if ctx.enabled else loss).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
             optimizer.step()
-            total_loss += loss.item()
+            # The global batch's mean loss (a single process keeps the plain value, bit for bit).
+            total_loss += ctx.sum(loss.item() * y_local.numel()) / y.numel() if ctx.enabled else loss.item()
             n_batches += 1
         val = selection_metrics(model, data.validation.epoch(0), cfg)
         entry = {"epoch": epoch + 1, "train_loss": total_loss / max(1, n_batches),
@@ -171,8 +204,13 @@ def train_model(model, data, cfg: RunConfig,
                  " (best)" if improved else "")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, entry)
-        if bad_epochs >= t.patience:
-            result.stopped_early = True
+        result.stopped_early = bad_epochs >= t.patience
+        finished = result.stopped_early or epoch + 1 == t.max_epochs
+        if checkpoint is not None and ctx.is_main:
+            checkpoint.save(_training_state(model, optimizer, result, best_metric, bad_epochs,
+                                            best_state, finished))
+        ctx.barrier()
+        if result.stopped_early:
             break
     if t.restore_best and best_state is not None:
         model.load_state_dict(best_state)

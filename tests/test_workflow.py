@@ -60,7 +60,7 @@ def test_lint_is_clean():
     assert proc.returncode == 0 and "good condition" in proc.stdout + proc.stderr, proc.stdout
 
 
-def test_one_smoke_job_runs_and_then_has_nothing_to_do(tmp_path):
+def test_one_smoke_job_runs_has_nothing_to_do_and_a_forced_rerun_is_bit_identical(tmp_path):
     target = f"{tmp_path}/results/alpha/corrected-a0.7/seed~0.json"
     args = ["--cores", "1", "--configfile", "config/smoke.yaml", "--config", f"output_root={tmp_path}"]
     proc = snakemake(target, *args)
@@ -71,3 +71,11 @@ def test_one_smoke_job_runs_and_then_has_nothing_to_do(tmp_path):
     assert run["provenance"]["threads"] == 1
     again = snakemake(target, "-n", *args)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    # The checkpoint lived outside the declared outputs and was removed after the finished run.
+    assert not (tmp_path / "checkpoints/train/alpha/corrected-a0.7/seed~0/train.pt").exists()
+    first_write = Path(target).stat().st_mtime_ns
+    forced = snakemake(target, "--forcerun", "train", *args)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert Path(target).stat().st_mtime_ns != first_write  # the job really ran again
+    rerun = json.loads(Path(target).read_text())
+    assert rerun["metrics"] == run["metrics"]  # bit for bit: == on every float of every epoch

@@ -2,13 +2,28 @@
 import copy
 import glob
 import json
+import re
 import shlex
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as exc:  # name the key and say how to fix it, not only the schema path
+    text = str(exc)
+    where = re.search(r"On instance((?:\[[^\]]*\])*)", text)
+    key = ".".join(re.findall(r"\['?([^'\]]*)'?\]", where.group(1))) if where else ""
+    first = next((ln.strip() for ln in text.splitlines() if "ValidationError" in ln), text)
+    raise WorkflowError(
+        f"invalid workflow config at `{key or 'top level'}`: {first}. "
+        f"Fix: correct `{key or 'the config'}` in your --configfile or --config "
+        "(allowed types and ranges: workflow/schemas/config.schema.yaml)"
+    ) from None
 
 OUT = config.get("output_root", ".")
+if config.get("offline"):
+    shell.prefix("export LASH_OFFLINE=1; ")  # every lash job: no network access at all
 PROTOCOLS = list(config["protocols"])
 FAMILIES = list(config["families"])
 # Library code is an input of the rules that import it (Snakemake does not see imported code by
@@ -25,6 +40,8 @@ TRAIN_MODULES = (
     "run",
     "provenance",
     "seeding",
+    "checkpoint",
+    "distributed",
 )
 LASH_SOURCES = [f"lash/{name}.py" for name in TRAIN_MODULES]
 ASHEM_SOURCES = LASH_SOURCES + ["lash/ashem.py", "lash/early_exit.py", "lash/ashem_cli.py"]

@@ -18,9 +18,11 @@ rule train:
         runtime=60,
     params:
         args=train_args,
+        # Outside the declared outputs: a failed or killed job resumes from its last epoch.
+        checkpoints=out("checkpoints/train/{family}/{protocol}-{variant}/seed~{seed}"),
     shell:
         "lash train {params.args} --seed {wildcards.seed} --set train.threads={threads} "
-        "--out {output} > {log} 2>&1"
+        "--checkpoint-dir {params.checkpoints} --out {output} > {log} 2>&1"
 
 
 rule train_provenance:
@@ -42,6 +44,7 @@ rule train_provenance:
         runtime=30,
     params:
         args=provenance_args,
+        checkpoints=out("checkpoints/provenance/{corpus}-{preset}/seed~{seed}"),
     shell:
         "lash train {params.args} --seed {wildcards.seed} --set train.threads={threads} "
-        "--out {output} > {log} 2>&1"
+        "--checkpoint-dir {params.checkpoints} --out {output} > {log} 2>&1"
