@@ -91,7 +91,7 @@ def phase_config(cfg: RunConfig, n_layers: int, lr: float, patience: int, max_ep
 _PHASE1_KEYS = ["seed", "data", "model.dim", "model.n_heads", "model.ffn_mult", "model.max_seq_len",
                 "model.rope_base", "train.weight_decay", "train.grad_clip", "ashem.phase1_layers",
                 "ashem.phase1_lr", "ashem.phase1_patience", "ashem.phase1_max_epochs"]
-_MINE_KEYS = _PHASE1_KEYS + ["ashem.hard_ratio", "ashem.mine_split", "ashem.report_split",
+_MINE_KEYS = _PHASE1_KEYS + ["ashem.hard_ratio", "ashem.mine_split", "ashem.mine_tokens", "ashem.report_split",
                              "eval.confidence"]
 _PHASE2_KEYS = _MINE_KEYS + ["model.n_layers", "ashem.phase2_layers", "ashem.phase2_lr",
                              "ashem.phase2_patience", "ashem.phase2_max_epochs", "ashem.phase2_context",
@@ -199,6 +199,21 @@ def split_batches(data: PreparedData, split: str):
         raise ConfigError("data.test_size", f"the {split} split is absent",
                           "set data.test_size > 0 or choose another ashem split")
     return batches
+
+
+def mining_batches(data: PreparedData, a) -> list:
+    """The batches hard tokens are mined from: mine_split, cut after `mine_tokens` tokens (whole
+    batches, at least one). A prefix, so row r stays row r of split_rows(data, mine_split)."""
+    batches = split_batches(data, a.mine_split).epoch(0)
+    if a.mine_tokens is None:
+        return batches
+    kept, n = [], 0
+    for x, y in batches:
+        if kept and n + y.numel() > a.mine_tokens:
+            break
+        kept.append((x, y))
+        n += y.numel()
+    return kept
 
 
 def split_rows(data: PreparedData, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -322,13 +337,13 @@ def run_mine(cfg: RunConfig, p1: dict) -> dict:
     a = cfg.ashem
     measure = cfg.eval.confidence
     model = _load_model(cfg, a.phase1_layers, len(data.vocab), p1["state_dict"])
-    states = exit_states(model, split_batches(data, a.mine_split).epoch(0), a.phase1_layers, measure)
+    states = exit_states(model, mining_batches(data, a), a.phase1_layers, measure)
     threshold = quantile_threshold(states["conf"], a.hard_ratio)
     hard_sel = hard_mask(states["conf"], threshold)
     hard = _subset(states, hard_sel, a.mine_split)
     n_tokens = states["conf"].numel()
     summary = {
-        "threshold": threshold, "confidence": measure, "mine_split": a.mine_split,
+        "threshold": threshold, "confidence": measure, "mine_split": a.mine_split, "mine_tokens": a.mine_tokens,
         "n_tokens": n_tokens, "n_hard": int(hard_sel.sum()),
         "hard_fraction": int(hard_sel.sum()) / n_tokens,
         "mean_hard_confidence": hard["conf"].double().mean().item(),
@@ -772,7 +787,7 @@ def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None) 
     routing = cfg.routing_threshold > 0 and e < n
     threshold = 1.0
     if routing:  # the ASHEM rule on this model: quantile of its exit confidence on the mining split
-        mine_stats = collect_exit_stats(model, split_batches(data, a.mine_split).epoch(0), e, (measure,))
+        mine_stats = collect_exit_stats(model, mining_batches(data, a), e, (measure,))
         threshold = quantile_threshold(mine_stats.confidence[measure], a.hard_ratio)
     report_batches = split_batches(data, a.report_split).epoch(0)
     stats = collect_exit_stats(model, report_batches, e, MEASURES)

@@ -110,6 +110,7 @@ class AshemConfig:
     phase2_max_epochs: int = 50
     hard_ratio: float = 0.5  # threshold = torch.quantile(confidence, hard_ratio); hard = conf < threshold
     mine_split: str = "validation"  # where hard tokens are mined: validation (original) | train
+    mine_tokens: int | None = None  # mine only the first rows of mine_split up to this many tokens; None = all
     report_split: str = "validation"  # where the final numbers come from: validation (original) | test
     phase2_context: str = "token"  # token: each hard token is a length-1 sequence (original) | full
     eval_context: str = "full"  # deep layers at evaluation: full causal context (original) | token
@@ -590,6 +591,11 @@ def _validate_ashem(a: AshemConfig) -> None:
         _check_type(path, value, (int, float), "use a positive number")
         if value <= 0:
             raise ConfigError(path, f"must be > 0, got {value}", "use a positive learning rate")
+    if a.mine_tokens is not None:
+        _check_type("ashem.mine_tokens", a.mine_tokens, int, "use a whole number of tokens, or null for all")
+        if a.mine_tokens < 1:
+            raise ConfigError("ashem.mine_tokens", f"{a.mine_tokens} is not positive",
+                              "use a positive number of tokens, or null to mine the whole split")
     _check_type("ashem.hard_ratio", a.hard_ratio, (int, float), "use a number in (0, 1)")
     if not 0.0 < a.hard_ratio < 1.0:
         raise ConfigError("ashem.hard_ratio", f"{a.hard_ratio} is outside (0, 1)",

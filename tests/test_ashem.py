@@ -253,3 +253,16 @@ def test_every_parser_sets_func():
                  ["ashem", "baseline", "--mined", "a", "--out", "b"],
                  ["progressive", "--out", "a"]):
         assert callable(parser.parse_args(argv).func)
+
+
+def test_mine_tokens_mines_a_prefix_of_the_split(corrected, tmp_path):
+    """ashem.mine_tokens=1000 mines only the first whole batches up to 1,000 tokens of train."""
+    args = ["--preset", "ashem_corrected", *TINY, "--set", "ashem.mine_tokens=1000"]
+    summary = tmp_path / "m.json"
+    assert main(["ashem", "mine", *args, "--phase1", corrected["p1.pt"], "--out", str(tmp_path / "m.pt"),
+                 "--summary", str(summary)]) == 0
+    capped, full = load_json(summary)["metrics"], load_json(corrected["m.json"])["metrics"]
+    cfg = tiny_cfg("ashem_corrected")
+    per_batch = cfg.data.batch_size * cfg.data.seq_len
+    assert capped["n_tokens"] == max(1, 1000 // per_batch) * per_batch < full["n_tokens"]
+    assert capped["mine_tokens"] == 1000 and full["mine_tokens"] is None
