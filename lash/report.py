@@ -43,6 +43,7 @@ METRIC_NAMES = {
     "compute_fraction_flops": "Flops", "hard_ppl": "HardPpl", "phase1_ppl": "PhaseOnePpl",
     "phase1_acc": "PhaseOneAcc", "phase1_hard_ppl": "PhaseOneHardPpl", "final_ppl": "FinalPpl",
     "exit1_ppl": "ExitOnePpl", "best_epoch": "BestEpoch", "epochs_run": "Epochs",
+    "speedup_ideal": "SpeedupIdeal", "speedup_measured": "SpeedupMeasured",
 }
 FRACTIONS = {"acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops", "phase1_acc"}
 COUNTS = {"best_epoch", "epochs_run"}
@@ -369,7 +370,8 @@ def table_provenance(summary: pd.DataFrame, claims_config: dict, corpora=("fallb
 def table_ashem(summary: pd.DataFrame, claims_config: dict, protocols=("original", "corrected")) -> str:
     cols = [("phase1_ppl", "PPL P1"), ("ppl", "PPL"), ("phase1_hard_ppl", "Hard P1"), ("hard_ppl", "Hard"),
             ("shallow_fraction", r"Exit\,\%"), ("compute_fraction_layers", r"Layers\,\%"),
-            ("compute_fraction_flops", r"FLOPs\,\%")]
+            ("compute_fraction_flops", r"FLOPs\,\%"), ("speedup_ideal", r"Ideal\,$\times$"),
+            ("speedup_measured", r"Meas.\,$\times$")]
     head = ["Method & " + " & ".join(h for _, h in cols) + r" \\"]
     rows = []
     pub = claims_config.get("published_ashem") or {}
@@ -393,7 +395,8 @@ def table_ashem(summary: pd.DataFrame, claims_config: dict, protocols=("original
     if not has_runs:
         rows.append(rf"\multicolumn{{{1 + len(cols)}}}{{c}}{{No ASHEM results in this build.}} \\")
     return _tabular("workflow/scripts/tables.py", "l" + "r" * len(cols), 1 + len(cols), head, rows,
-                    "mean $\\pm$ sd over word-level seeds; P1 = phase 1; Hard = PPL on the mined hard tokens")
+                    "mean $\\pm$ sd over word-level seeds; P1 = phase 1; Hard = PPL on the mined hard tokens; "
+                    "Ideal / Meas. = speed-up of skip-mode over full inference, counted / timed")
 
 
 # --------------------------------------------------------------------------- script glue

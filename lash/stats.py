@@ -23,7 +23,7 @@ GROUP = ["family", "protocol", "variant"]
 #: Metrics summarised per variant (the ones that exist in a run table; others are skipped).
 SUMMARY_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops",
                    "hard_ppl", "phase1_ppl", "phase1_acc", "phase1_hard_ppl", "final_ppl", "exit1_ppl",
-                   "best_epoch", "epochs_run"]
+                   "best_epoch", "epochs_run", "speedup_ideal", "speedup_measured"]
 #: Metrics compared by seed against each family's reference.
 PAIRED_METRICS = ["ppl", "acc"]
 SWEEP_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops"]
@@ -73,6 +73,9 @@ def run_row(path: str | Path, payload: dict) -> dict:
     phase2 = m.get("phase2") or {}
     cfg = payload.get("config", {})
     prov = payload.get("provenance", {})
+    # ASHEM's skip-mode inference: the speed-up from the work counted, and the one measured side by
+    # side on the reported split (kept out of `metrics`, which are deterministic; timings are not).
+    timing = (payload.get("timing") or {}).get("inference") or {}
     row = parse_result_path(path)
     row.update(
         split=split,
@@ -89,6 +92,8 @@ def run_row(path: str | Path, payload: dict) -> dict:
         corpus=(cfg.get("data") or {}).get("corpus"),
         level=(cfg.get("data") or {}).get("level"),
         routing_threshold=_num(cfg.get("routing_threshold")),
+        speedup_ideal=_num(timing.get("speedup_ideal")),
+        speedup_measured=_num(timing.get("speedup_measured")),
         wall_seconds=_num(prov.get("wall_seconds")),
         git_sha=prov.get("git_sha"), git_dirty=prov.get("git_dirty"),
         path=Path(path).as_posix(),

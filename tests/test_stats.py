@@ -157,6 +157,11 @@ def test_load_runs_reads_a_real_result(tmp_path):
     assert r.compute_fraction_flops == payload["metrics"][head["split"]]["routed"]["compute_fraction_flops"]
     payload["config"]["train"]["restore_best"] = False  # original protocol: best-epoch weights are gone
     assert math.isnan(stats.run_row(path, payload)["compute_fraction_flops"])
+    assert math.isnan(r.speedup_measured)  # no skip-mode timing in a plain training run
+    payload["timing"] = {"inference": {"full_s": 2.0, "skip_s": 1.6, "speedup_measured": 1.25,
+                                       "speedup_ideal": 1.4}}  # what `lash ashem evaluate` writes
+    row = stats.run_row(path, payload)
+    assert (row["speedup_measured"], row["speedup_ideal"]) == (1.25, 1.4)
     sweeps = stats.load_sweeps([path])
     assert len(sweeps) == 11 and sweeps.threshold.tolist()[-1] == 1.0
     rel = stats.load_reliability([path])
