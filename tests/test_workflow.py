@@ -49,6 +49,24 @@ def test_extended_config_plans_every_variant_and_the_word_level_families(tmp_pat
         assert stage in proc.stdout, stage
 
 
+def test_slurm_profile_plans_the_whole_paper_with_gpu_resources(tmp_path):
+    """The cluster path: the same jobs as a local run, and gpus_per_run moves training to CUDA."""
+    common = ["-n", "--config", f"output_root={tmp_path}", "data_dir=../shared/data/wikitext-2"]
+    local = snakemake("--cores", "4", *common)
+    slurm = snakemake("--executor", "slurm", "--workflow-profile", "profiles/slurm", *common,
+                      "gpus_per_run=1", "-p")
+    assert local.returncode == 0 and slurm.returncode == 0, slurm.stderr[-3000:]
+
+    def total(proc):
+        return [ln.split()[-1] for ln in proc.stdout.splitlines() if ln.startswith("total")][0]
+
+    assert total(slurm) == total(local) and int(total(local)) > 100
+    assert "--set 'train.device=\"cuda\"'" in slurm.stdout
+    for rule in ("train", "train_provenance", "ashem_phase1", "ashem_evaluate", "ashem_baseline",
+                 "progressive", "paper"):
+        assert f"rule {rule}:" in slurm.stdout or f"localrule {rule}:" in slurm.stdout, rule
+
+
 def test_invalid_workflow_config_is_refused(tmp_path):
     proc = snakemake("-n", "--cores", "1", "--config", "seeds=[]", f"output_root={tmp_path}")
     assert proc.returncode != 0

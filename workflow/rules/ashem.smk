@@ -20,6 +20,7 @@ rule ashem_phase1:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=config["gpus_per_run"],
     params:
         args=ashem_args,
     shell:
@@ -43,6 +44,7 @@ rule ashem_mine:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=config["gpus_per_run"],
     params:
         args=ashem_args,
     shell:
@@ -71,6 +73,7 @@ rule ashem_phase2:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=config["gpus_per_run"],
     params:
         args=ashem_variant_args,
     shell:
@@ -97,6 +100,7 @@ rule ashem_evaluate:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=config["gpus_per_run"],
     params:
         args=ashem_variant_args,
     shell:
@@ -124,6 +128,7 @@ rule ashem_baseline:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=config["gpus_per_run"],
     params:
         args=ashem_baseline_args,
     shell:
@@ -147,6 +152,7 @@ rule progressive:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=config["gpus_per_run"],
     params:
         args=progressive_args,
     shell:

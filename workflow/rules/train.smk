@@ -16,6 +16,7 @@ rule train:
     resources:
         mem_mb=2000,
         runtime=60,
+        gpu=config["gpus_per_run"],
     params:
         args=train_args,
         # Outside the declared outputs: a failed or killed job resumes from its last epoch.
@@ -42,6 +43,7 @@ rule train_provenance:
     resources:
         mem_mb=2000,
         runtime=30,
+        gpu=config["gpus_per_run"],
     params:
         args=provenance_args,
         checkpoints=out("checkpoints/provenance/{corpus}-{preset}/seed~{seed}"),
