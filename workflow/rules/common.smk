@@ -239,8 +239,10 @@ def ashem_variant_args(wildcards):
 
 
 def ashem_baseline_args(wildcards):
+    # The protocol's overrides too: a routed baseline mines its threshold on ASHEM's mining tokens.
     preset = config["ashem"]["baselines"][wildcards.baseline]
-    return lash_args({"preset": f"{preset}_{wildcards.protocol}"})
+    overrides = config["ashem"].get("overrides", {}).get(wildcards.protocol, {})
+    return lash_args(_deep_merge({"preset": f"{preset}_{wildcards.protocol}"}, overrides))
 
 
 def progressive_args(wildcards):
