@@ -284,7 +284,9 @@ def fig_ashem(runs: pd.DataFrame, published_ashem: dict | None = None):
                 y = order.index("ASHEM")
                 ax.scatter([published_ashem[k] for k in key if k in published_ashem], [y - 0.2, y + 0.2][:len(key)],
                            **PUBLISHED)
-            ax.set(title=f"{metric}, {protocol_title(runs, protocol)}", xlabel=metric, ylabel=None)
-            ax.legend(fontsize=6, title=None)
-    fig.tight_layout()
+            ax.set(title=f"{metric}, {protocol_title(data, protocol)}", xlabel=metric, ylabel=None)
+            handles, labels = ax.get_legend_handles_labels()
+            ax.get_legend().remove()  # one legend for the figure, below the panels, covering no bar
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
