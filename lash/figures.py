@@ -273,6 +273,7 @@ def fig_ashem(runs: pd.DataFrame, published_ashem: dict | None = None):
     metrics = [m for m in ("PPL", "Hard PPL") if m in set(long.metric)]
     fig, axes = plt.subplots(len(protocols), len(metrics), figsize=(3.4 * len(metrics), 2.8 * len(protocols)),
                              squeeze=False)
+    legend = {}
     for i, protocol in enumerate(protocols):
         for j, metric in enumerate(metrics):
             ax = axes[i][j]
@@ -285,8 +286,10 @@ def fig_ashem(runs: pd.DataFrame, published_ashem: dict | None = None):
                 ax.scatter([published_ashem[k] for k in key if k in published_ashem], [y - 0.2, y + 0.2][:len(key)],
                            **PUBLISHED)
             ax.set(title=f"{metric}, {protocol_title(data, protocol)}", xlabel=metric, ylabel=None)
-            handles, labels = ax.get_legend_handles_labels()
+            for handle, text in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(text, handle)
             ax.get_legend().remove()  # one legend for the figure, below the panels, covering no bar
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=len(legend), fontsize=7,
+               frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
