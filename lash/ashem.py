@@ -31,9 +31,7 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +43,7 @@ from .early_exit import (MEASURES, calibrate_threshold, collect_exit_stats, conf
                          skip_inference)
 from .evaluate import exit_mask, flops_per_token, routed_metrics
 from .model import LashTransformer
-from .provenance import provenance
+from .provenance import provenance, write_atomic
 from .seeding import configure_torch, seed_everything
 from .train import build_optimizer, train_model
 
@@ -138,18 +136,8 @@ def state_digest(state: dict[str, torch.Tensor]) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, obj: dict) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a killed stage leaves no file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """torch.save, atomically (lash.provenance.write_atomic): a killed stage leaves no file."""
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str, cfg: RunConfig, stage_hint: str,

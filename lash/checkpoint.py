@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .provenance import write_atomic
 
 KIND = "lash-train-checkpoint"
 FORMAT = 1
@@ -38,7 +39,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:
-    """Dotted fields whose values differ, as 'field: saved -> current'."""
+    """Dotted fields whose values differ, as 'field: <saved> there, <current> here'."""
     a, b = _flatten(saved), _flatten(current)
     return [f"{k}: {a.get(k, '<absent>')!r} there, {b.get(k, '<absent>')!r} here"
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
@@ -101,22 +102,10 @@ class TrainingCheckpoint:
         return state
 
     def save(self, state: dict) -> None:
-        """Write to a temporary file in the same directory, fsync, rename: never a half-written file."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Atomically (lash.provenance.write_atomic): never a half-written checkpoint."""
         payload = {"kind": KIND, "format": FORMAT, "config_json": json.dumps(self.config, sort_keys=True),
                    "digests_json": json.dumps(self.digests, sort_keys=True), **state}
-        fd, tmp = tempfile.mkstemp(prefix=f".{FILENAME}.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-
+        write_atomic(self.path, lambda fh: torch.save(payload, fh))
 
 
 def remove_checkpoint(directory: str | os.PathLike) -> None:

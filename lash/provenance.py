@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import torch
 
@@ -66,15 +67,15 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename: a killed run leaves no file."""
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """`write(fh)` into a temporary file in the same directory, fsync, then rename over `path`: a killed
+    process leaves either the old file or the new one, never a half-written one (or a stray temp file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -82,3 +83,10 @@ def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
+    """The results JSON (indented, trailing newline), written atomically."""
+    text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
+    write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
