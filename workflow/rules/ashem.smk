@@ -124,7 +124,9 @@ rule ashem_baseline:
     priority: 10
     conda:
         CONDA_ENV
-    threads: config["ashem"]["threads"]
+    # One thread: with two, the routed baseline's evaluation once grew to 24 GB and was OOM-killed
+    # (1.4 GB with one); the committed baselines were made this way.
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
