@@ -67,6 +67,20 @@ def test_slurm_profile_plans_the_whole_paper_with_gpu_resources(tmp_path):
         assert f"rule {rule}:" in slurm.stdout or f"localrule {rule}:" in slurm.stdout, rule
 
 
+def test_kernels_setting_reaches_every_training_command_and_only_when_not_default(tmp_path):
+    """`--config kernels=reference` times the DAG against the plain-PyTorch kernels; the default
+    leaves the command lines (and so Snakemake's params) of the committed runs unchanged."""
+    common = ["-n", "-p", "--cores", "2", "--configfile", "config/smoke.yaml", "--config",
+              f"output_root={tmp_path}"]
+    default, reference = snakemake(*common), snakemake(*common, "kernels=reference")
+    assert default.returncode == 0 and reference.returncode == 0, reference.stderr[-3000:]
+    commands = [ln for ln in reference.stdout.splitlines() if ln.startswith("Shell command: lash ")]
+    assert len(commands) > 10 and any(" train " in c for c in commands)
+    assert any("ashem phase1" in c for c in commands) and any("ashem baseline" in c for c in commands)
+    assert all("train.kernels=\"reference\"" in c for c in commands)
+    assert "train.kernels" not in default.stdout
+
+
 def test_invalid_workflow_config_is_refused(tmp_path):
     proc = snakemake("-n", "--cores", "1", "--config", "seeds=[]", f"output_root={tmp_path}")
     assert proc.returncode != 0

@@ -143,6 +143,8 @@ def lash_args(overrides):
         overrides = _deep_merge(overrides, {"data": {"data_dir": config["data_dir"]}})
     if config["gpus_per_run"] > 0:  # the job gets GPUs (e.g. SLURM `gpu` resource): train on them
         overrides = _deep_merge(overrides, {"train": {"device": "cuda"}})
+    if config["kernels"] != "fast":  # only a non-default value changes the rules' command lines
+        overrides = _deep_merge(overrides, {"train": {"kernels": config["kernels"]}})
     for key, value in _flatten(overrides):
         args += ["--set", f"{key}={json.dumps(value)}"]
     if config.get("smoke"):
