@@ -9,8 +9,8 @@ round by round, so a shared or throttled machine slows them alike; ratios are ta
 from __future__ import annotations
 
 import argparse
-import json
 import platform
+import random
 import statistics
 import sys
 import time
@@ -23,6 +23,7 @@ from .config import ModelConfig
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
+from .provenance import write_atomic, write_json_atomic
 from .train import active_exits, build_optimizer, training_loss
 
 WORKLOADS: dict[str, dict] = {
@@ -35,17 +36,23 @@ WORKLOADS: dict[str, dict] = {
 }
 
 
-def make_step(workload: dict, kernels: str = "fast", seed: int = 0, retain_memory: bool = True):
+def make_step(workload: dict, kernels: str = "fast", seed: int = 0, retain_memory: bool = True,
+              compile_blocks: bool = False):
     """(model, loss_fn): loss_fn(x, y) is the training loss of the workload (weights {layer: w},
     unnormalised weighted sum of exit cross-entropies) with lash's `kernels` (default: fastest).
     With retain_memory the process-wide allocator setting of `lash.fused.retain_freed_memory` is
-    applied (as `lash train` does); it helps any PyTorch model in the process alike."""
+    applied (as `lash train` does); it helps any PyTorch model in the process alike.
+    compile_blocks: torch.compile each block's fast forward (not used by `lash train`: the compile
+    time exceeds what it saves in the paper's runs; see benchmarks/README.md)."""
     if retain_memory:
         retain_freed_memory()
     torch.manual_seed(seed)
     model = LashTransformer(ModelConfig(dim=workload["dim"], n_layers=workload["layers"],
                                         n_heads=workload["heads"]), workload["V"])
     weights = {int(k): float(v) for k, v in workload["weights"].items()}
+    if compile_blocks:
+        for block in model.blocks:
+            block.forward_fast = torch.compile(block.forward_fast)
 
     def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return training_loss(model, x, y, weights, False, kernels)
@@ -95,6 +102,23 @@ def step_flops(workload: dict) -> float:
     return 3 * fwd * workload["batch"] * workload["seq"]
 
 
+def head_products(workload: dict) -> Callable[[], None]:
+    """The three fp32 products of the output head that any faithful training step performs, each as
+    one full-size sgemm: logits Z = H W^T, dH = G W and dW = G^T H, with H [N, D] the rows of every
+    weighted exit and G [N, V] the logits' gradient. Nothing else (no softmax, no body)."""
+    exits = active_exits(workload["weights"], workload["layers"])
+    n, d, v = workload["batch"] * workload["seq"] * len(exits), workload["dim"], workload["V"]
+    h, w_t, w = torch.randn(n, d), torch.randn(d, v), torch.randn(v, d)
+    z, dh, dw = torch.empty(n, v), torch.empty(n, d), torch.empty(v, d)
+
+    def run() -> None:
+        torch.mm(h, w_t, out=z)
+        torch.mm(z, w, out=dh)
+        torch.mm(z.t(), h, out=dw)
+
+    return run
+
+
 def matmul_peak(seconds: float = 1.0, n: int = 1024) -> dict:
     """fp32 GFLOP/s of an n x n x n matrix product: median (sustained) and best over repeated timings."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -109,16 +133,33 @@ def matmul_peak(seconds: float = 1.0, n: int = 1024) -> dict:
     return {"median": flop / statistics.median(times), "best": flop / min(times)}
 
 
+def _ratio_stats(numerators: list[float], denominators: list[float]) -> dict:
+    """Median and quartiles of per-round ratios (times taken in the same round, so a machine that
+    is slower for a while slows both sides of a ratio alike)."""
+    ratios = [a / b for a, b in zip(numerators, denominators)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+    return {"median": statistics.median(ratios), "q1": q1, "q3": q3}
+
+
 def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llama: bool,
-                   log=print, retain_memory: bool = True) -> dict:
+                   log=print, retain_memory: bool = True, compile_blocks: bool = False,
+                   order_seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(1)
     x = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
     y = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
-    contenders = {}
-    for kernels in ("fast", "reference"):
-        model, loss_fn = make_step(workload, kernels, retain_memory=retain_memory)
+    contenders: dict[str, Callable] = {}
+    variants = [("lash_fast", "fast", False), ("lash_reference", "reference", False)]
+    if compile_blocks:
+        variants.append(("lash_compiled", "fast", True))
+    compile_s = None
+    for key, kernels, compiled in variants:
+        model, loss_fn = make_step(workload, kernels, retain_memory=retain_memory, compile_blocks=compiled)
         opt = build_optimizer(model, 1e-3, None, 0.01, fused=kernels == "fast")
-        contenders[f"lash_{kernels}"] = _step_fn(model, loss_fn, opt, x, y)
+        contenders[key] = _step_fn(model, loss_fn, opt, x, y)
+        if compiled:
+            t = time.perf_counter()
+            contenders[key]()  # the first step compiles
+            compile_s = time.perf_counter() - t
     llama_note = None
     if with_llama:
         try:
@@ -128,21 +169,26 @@ def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llam
         except ImportError:
             llama_note = "transformers is not installed (pip install 'lash[bench]'): Llama skipped"
             log(llama_note)
+    # not a training step: the head's three sgemms alone, the part of any faithful step that is BLAS
+    contenders["head_products"] = head_products(workload)
     tokens = workload["batch"] * workload["seq"]
     for step in contenders.values():  # warm-up
         step()
         step()
     times: dict[str, list[float]] = {k: [] for k in contenders}
     peaks = []
+    order = random.Random(order_seed)
     for r in range(rounds):
         peaks.append(matmul_peak(0.5)["median"])
-        for key, step in contenders.items():
+        keys = list(contenders)
+        order.shuffle(keys)  # no contender always runs right after another's cache-evicting step
+        for key in keys:
             t = time.perf_counter()
             for _ in range(steps):
-                step()
+                contenders[key]()
             times[key].append((time.perf_counter() - t) / steps)
         log(f"{name} round {r + 1}/{rounds}: " + ", ".join(
-            f"{k} {tokens / v[-1]:,.0f} tok/s" for k, v in times.items()) + f", matmul {peaks[-1]:.0f} GFLOP/s")
+            f"{k} {1e3 * v[-1]:.1f} ms" for k, v in times.items()) + f", matmul {peaks[-1]:.0f} GFLOP/s")
     flops = step_flops(workload)
     out = {"workload": {**workload, "weights": {str(k): v for k, v in workload["weights"].items()}},
            "tokens_per_step": tokens, "step_gflop": flops / 1e9,
@@ -151,17 +197,28 @@ def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llam
            "contenders": {}}
     for key, ts in times.items():
         med = statistics.median(ts)
-        out["contenders"][key] = {"step_ms": med * 1e3, "tokens_per_s": tokens / med,
-                                  "step_ms_all": [t * 1e3 for t in ts]}
+        entry = {"step_ms": med * 1e3, "step_ms_all": [t * 1e3 for t in ts]}
+        if key != "head_products":
+            entry["tokens_per_s"] = tokens / med
+        out["contenders"][key] = entry
+    if compile_s is not None:
+        out["contenders"]["lash_compiled"]["first_step_s"] = compile_s
     fast = times["lash_fast"]
     out["lash_fast_gflops"] = flops / statistics.median(fast) / 1e9
     out["lash_fast_fraction_of_peak"] = out["lash_fast_gflops"] / out["matmul_peak_gflops"]
-    ratios = {"fast_vs_reference": statistics.median(
-        [r / f for f, r in zip(fast, times["lash_reference"])])}
+    out["lash_fast_fraction_of_peak_per_round"] = _ratio_stats([flops / 1e9 / t for t in fast], peaks)
+    # "a_vs_b": how many times faster a is than b, per round (b's time / a's time)
+    ratios = {"fast_vs_reference": _ratio_stats(times["lash_reference"], fast),
+              "fast_vs_head_products": _ratio_stats(times["head_products"], fast)}
+    if compile_blocks:
+        ratios["compiled_vs_fast"] = _ratio_stats(fast, times["lash_compiled"])
     if "llama" in times:
-        ratios["fast_vs_llama"] = statistics.median([ll / f for f, ll in zip(fast, times["llama"])])
-        ratios["reference_vs_llama"] = statistics.median(
-            [ll / r for r, ll in zip(times["lash_reference"], times["llama"])])
+        ratios["fast_vs_llama"] = _ratio_stats(times["llama"], fast)
+        ratios["reference_vs_llama"] = _ratio_stats(times["llama"], times["lash_reference"])
+        # a step that did nothing but the head's products would be this much faster than Llama
+        ratios["head_products_vs_llama"] = _ratio_stats(times["llama"], times["head_products"])
+        if compile_blocks:
+            ratios["compiled_vs_llama"] = _ratio_stats(times["llama"], times["lash_compiled"])
     out["speedup"] = ratios
     if llama_note:
         out["note"] = llama_note
@@ -189,27 +246,47 @@ def machine() -> dict:
     return info
 
 
+def _fmt_ratio(r: dict) -> str:
+    return f"{r['median']:.2f}x ({r['q1']:.2f}-{r['q3']:.2f})"
+
+
+LABELS = {"lash_fast": "lash (fast kernels)", "lash_reference": "lash (reference kernels)",
+          "lash_compiled": "lash (fast + torch.compile blocks)", "llama": "LlamaForCausalLM",
+          "head_products": "head products only (3 sgemms)"}
+
+
 def to_markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Machine: {m['cpu']}, {m['torch_threads']} torch thread(s), torch {m['torch']}"
              + (f", transformers {m['transformers']}" if "transformers" in m else "")
-             + f", Python {m['python']}; {report['rounds']} interleaved rounds x {report['steps_per_round']} steps, "
-             "medians.", "",
-             "| workload | contender | step ms | tokens/s | vs Llama | GFLOP/s (lash step FLOPs) | matmul peak GFLOP/s |",
+             + f", Python {m['python']}; {report['rounds']} rounds x {report['steps_per_round']} steps, "
+             "contenders in a shuffled order each round; medians, per-round ratios with their quartiles.", "",
+             ("| workload | contender | step ms | tokens/s | Llama's time / this time (quartiles) | "
+              "GFLOP/s (lash step FLOPs) | matmul peak GFLOP/s |"),
              "|---|---|---:|---:|---:|---:|---:|"]
+    vs_llama = {"lash_fast": "fast_vs_llama", "lash_reference": "reference_vs_llama",
+                "lash_compiled": "compiled_vs_llama", "head_products": "head_products_vs_llama"}
     for name, r in report["workloads"].items():
-        llama = r["contenders"].get("llama")
+        sp = r["speedup"]
         for key, c in r["contenders"].items():
-            vs = f"{c['tokens_per_s'] / llama['tokens_per_s']:.2f}x" if llama else "n/a"
+            vs = "1.00x" if key == "llama" else (_fmt_ratio(sp[vs_llama[key]]) if vs_llama[key] in sp else "n/a")
+            tps = f"{c['tokens_per_s']:,.0f}" if "tokens_per_s" in c else "-"
             gf = f"{r['step_gflop'] * 1e3 / c['step_ms']:.0f}" if key.startswith("lash") else "-"
-            lines.append(f"| {name} | {key} | {c['step_ms']:.1f} | {c['tokens_per_s']:,.0f} | {vs} | {gf} | "
+            label = LABELS.get(key, key) + (f" (first step {c['first_step_s']:.0f} s)" if "first_step_s" in c else "")
+            lines.append(f"| {name} | {label} | {c['step_ms']:.1f} | {tps} | {vs} | {gf} | "
                          f"{r['matmul_peak_gflops']:.0f} |")
     lines.append("")
     for name, r in report["workloads"].items():
-        lines.append(f"- {name}: fast/reference {r['speedup']['fast_vs_reference']:.2f}x"
-                     + (f", fast/Llama {r['speedup']['fast_vs_llama']:.2f}x" if "fast_vs_llama" in r["speedup"] else "")
-                     + f" (medians of per-round ratios); fast = {r['lash_fast_fraction_of_peak']:.2f} of the matmul peak"
-                     + (f"; {r['note']}" if "note" in r else ""))
+        sp = r["speedup"]
+        frac = r["lash_fast_fraction_of_peak_per_round"]
+        text = (f"- {name}: fast/reference {_fmt_ratio(sp['fast_vs_reference'])}"
+                + (f", fast/Llama {_fmt_ratio(sp['fast_vs_llama'])}" if "fast_vs_llama" in sp else "")
+                + (f", compiled/fast {_fmt_ratio(sp['compiled_vs_fast'])}" if "compiled_vs_fast" in sp else "")
+                + f"; fast = {frac['median']:.2f} ({frac['q1']:.2f}-{frac['q3']:.2f}) of the matmul peak; "
+                f"the fast step takes {1 / sp['fast_vs_head_products']['median']:.2f}x the time of the head products alone")
+        if "head_products_vs_llama" in sp:
+            text += (f", which alone would be {sp['head_products_vs_llama']['median']:.2f}x faster than Llama's step")
+        lines.append(text + (f"; {r['note']}" if "note" in r else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -225,21 +302,20 @@ def run_train_bench(args) -> int:
               "retain_freed_memory": not args.no_retain_memory, "workloads": {}}
     for name in names:
         report["workloads"][name] = bench_workload(name, WORKLOADS[name], args.rounds, args.steps,
-                                                   not args.no_llama, log, not args.no_retain_memory)
+                                                   not args.no_llama, log, not args.no_retain_memory,
+                                                   args.compile)
     for name, r in report["workloads"].items():
         c = r["contenders"]
-        line = f"{name}: " + ", ".join(f"{k} {v['tokens_per_s']:,.0f} tok/s" for k, v in c.items())
+        line = f"{name}: " + ", ".join(f"{k} {v['tokens_per_s']:,.0f} tok/s" for k, v in c.items()
+                                       if "tokens_per_s" in v)
         line += (f"; fast {r['lash_fast_gflops']:.0f} GFLOP/s = {r['lash_fast_fraction_of_peak']:.2f} "
                  f"of matmul peak {r['matmul_peak_gflops']:.0f}; "
-                 + ", ".join(f"{k} {v:.2f}x" for k, v in r["speedup"].items()))
+                 + ", ".join(f"{k} {v['median']:.2f}x" for k, v in r["speedup"].items()))
         print(line)
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(report, fh, indent=2)
-            fh.write("\n")
+        write_json_atomic(args.out, report)
     if args.md:
-        with open(args.md, "w") as fh:
-            fh.write(to_markdown(report))
+        write_atomic(args.md, lambda fh: fh.write(to_markdown(report).encode()))
     return 0
 
 
@@ -248,9 +324,11 @@ def add_parsers(bench_subparsers) -> None:
     p = bench_subparsers.add_parser("train", help="tokens/s of a training step: lash vs LlamaForCausalLM")
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    p.add_argument("--steps", type=int, default=5, help="steps per contender per round")
+    p.add_argument("--rounds", type=int, default=15, help="timing rounds (contenders shuffled in each)")
+    p.add_argument("--steps", type=int, default=3, help="steps per contender per round")
     p.add_argument("--no-llama", action="store_true", help="skip LlamaForCausalLM")
+    p.add_argument("--compile", action="store_true",
+                   help="add a contender whose blocks are torch.compile'd (the first step compiles)")
     p.add_argument("--no-retain-memory", action="store_true",
                    help="leave glibc's allocator at its defaults (see lash.fused.retain_freed_memory)")
     p.add_argument("--out", help="write the results JSON here")

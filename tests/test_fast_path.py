@@ -125,3 +125,28 @@ def test_make_step_gives_the_workload_loss():
     x, y = torch.randint(0, 40, (3, 8)), torch.randint(0, 40, (3, 8))
     expected = weighted_exit_loss(model.forward_exits(x, [1, 2]), y, {1: 0.25, 2: 0.75})
     torch.testing.assert_close(loss_fn(x, y), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bench_train_reports_each_contender_and_per_round_ratios(monkeypatch, tmp_path):
+    """`lash bench train` end to end on a tiny workload: every contender timed every round, the
+    ratios are per-round medians with quartiles, and both files are written."""
+    import json
+
+    from lash import bench
+    from lash.cli import main
+
+    monkeypatch.setitem(bench.WORKLOADS, "tiny", {"V": 50, "dim": 16, "layers": 2, "heads": 2, "seq": 8,
+                                                  "batch": 2, "weights": {1: 0.5, 2: 0.5}})
+    out, md = tmp_path / "b.json", tmp_path / "b.md"
+    assert main(["bench", "train", "--workload", "tiny", "--rounds", "3", "--steps", "1", "--no-llama",
+                 "--threads", str(torch.get_num_threads()), "-q", "--out", str(out), "--md", str(md)]) == 0
+    report = json.loads(out.read_text())["workloads"]["tiny"]
+    assert set(report["contenders"]) == {"lash_fast", "lash_reference", "head_products"}
+    assert all(len(c["step_ms_all"]) == 3 for c in report["contenders"].values())
+    fast = report["contenders"]["lash_fast"]
+    assert fast["tokens_per_s"] == pytest.approx(16 / (fast["step_ms"] / 1e3))
+    ratio = report["speedup"]["fast_vs_reference"]
+    per_round = [r / f for f, r in zip(fast["step_ms_all"], report["contenders"]["lash_reference"]["step_ms_all"])]
+    assert ratio["median"] == pytest.approx(sorted(per_round)[1])
+    assert ratio["q1"] <= ratio["median"] <= ratio["q3"]
+    assert "head products only" in md.read_text() and "fast_vs_llama" not in report["speedup"]

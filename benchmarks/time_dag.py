@@ -1,0 +1,95 @@
+"""Wall time of a Snakemake build with lash's fast kernels against the reference kernels (issue 5).
+
+    python benchmarks/time_dag.py smoke --out benchmarks/dag_smoke.json
+    python benchmarks/time_dag.py paper-slice --data-dir ../shared/data/wikitext-2 --out benchmarks/dag_paper_slice.json
+
+Each pass builds the same targets from scratch into its own temporary output root, one pass after
+the other, alternating the kernels (`--order`, default fast,reference,fast: on a shared machine
+whose speed drifts, a setting timed on both sides of the other is compared with their mean), with
+`--config kernels=fast|reference` (workflow/schemas/config.schema.yaml) and the same `--cores`. `reference` runs every training job with plain PyTorch ops, full-vocabulary
+logits and foreach AdamW: the training code as it was before the fast path. `paper-slice` is the
+paper config (real WikiText-2) limited to seed 0 of one variant per character-level family, both
+protocols, and the word-level ASHEM phase-1 training of the corrected protocol: the whole paper
+build takes hours per setting on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PAPER_SLICE = [f"results/{family}/{protocol}-{variant}/seed~0.json"
+               for family, variant in [("baselines", "standard"), ("alpha", "a0.7"), ("l2", "w1.0"),
+                                       ("lr", "decreasing"), ("dynamic_alpha", "linear"), ("sweep", "exit2")]
+               for protocol in ("original", "corrected")] + ["results/ashem_stages/corrected/seed~0/phase1.json"]
+
+
+def build(what: str, kernels: str, cores: int, data_dir: str | None, root: Path) -> dict:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
+    config = [f"kernels={kernels}", f"output_root={root}"]
+    if what == "smoke":
+        cmd += ["--configfile", "config/smoke.yaml", "--config", *config]
+    else:
+        cmd += [*PAPER_SLICE, "--config", *config, f"data_dir={data_dir}"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed ({kernels}):\n{proc.stderr[-3000:]}")
+    jobs = proc.stderr.count("Finished job")
+    return {"kernels": kernels, "wall_s": wall, "jobs": jobs,
+            "command": " ".join(cmd[1:]).replace(str(root), "<tmp>")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["smoke", "paper-slice"])
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--data-dir", help="local WikiText-2 directory (paper-slice)")
+    p.add_argument("--order", default="fast,reference,fast", help="kernels of the passes, in order")
+    p.add_argument("--out", required=True, help="results JSON (a Markdown table is written beside it)")
+    args = p.parse_args(argv)
+    if args.what == "paper-slice" and not args.data_dir:
+        p.error("paper-slice needs --data-dir (the local WikiText-2 directory)")
+    order = args.order.split(",")
+    if not set(order) <= {"fast", "reference"} or len(set(order)) != 2:
+        p.error(f"--order {args.order!r}: a comma-separated list of fast and reference, each at least once")
+    runs = []
+    for kernels in order:
+        root = Path(tempfile.mkdtemp(prefix=f"lash-dag-{kernels}-"))
+        try:
+            runs.append(build(args.what, kernels, args.cores, args.data_dir, root))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(f"{args.what} {kernels}: {runs[-1]['wall_s'] / 60:.1f} min, {runs[-1]['jobs']} jobs", flush=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    report = {"what": args.what, "cores": args.cores, "git_commit": commit, "host": platform.node(),
+              "cpu_count": os.cpu_count(), "runs": runs,
+              "mean_wall_s": {k: statistics.mean(r["wall_s"] for r in runs if r["kernels"] == k)
+                              for k in ("fast", "reference")}}
+    report["speedup"] = report["mean_wall_s"]["reference"] / report["mean_wall_s"]["fast"]
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    md = [f"`{args.what}` build, `--cores {args.cores}`, commit {commit[:7]}:", "",
+          "| pass | kernels | wall | jobs |", "|---:|---|---:|---:|"]
+    md += [f"| {i} | {r['kernels']} | {r['wall_s'] / 60:.1f} min | {r['jobs']} |" for i, r in enumerate(runs, 1)]
+    md += ["", f"Mean wall time: fast {report['mean_wall_s']['fast'] / 60:.1f} min, reference "
+           f"{report['mean_wall_s']['reference'] / 60:.1f} min: reference / fast = {report['speedup']:.2f}."]
+    Path(args.out).with_suffix(".md").write_text("\n".join(md) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
