@@ -41,7 +41,7 @@ def build(what: str, kernels: str, cores: int, data_dir: str | None, root: Path)
     if what == "smoke":
         cmd += ["--configfile", "config/smoke.yaml", "--config", *config]
     else:
-        cmd += [*PAPER_SLICE, "--config", *config, f"data_dir={data_dir}"]
+        cmd += [f"{root}/{target}" for target in PAPER_SLICE] + ["--config", *config, f"data_dir={data_dir}"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
