@@ -226,8 +226,9 @@ ASHEM_VARIANTS = "|".join(config.get("ashem", {}).get("variants", {"none": {}}))
 ASHEM_BASELINES = "|".join(config.get("ashem", {}).get("baselines", {"none": {}}))
 
 
-def _ashem_base(protocol):
-    base = {"preset": config["ashem"]["presets"][protocol]}
+def _ashem_base(protocol, preset=None):
+    """The protocol's preset (or `preset`) with the protocol's ASHEM overrides."""
+    base = {"preset": preset or config["ashem"]["presets"][protocol]}
     return _deep_merge(base, config["ashem"].get("overrides", {}).get(protocol, {}))
 
 
@@ -243,8 +244,7 @@ def ashem_variant_args(wildcards):
 def ashem_baseline_args(wildcards):
     # The protocol's overrides too: a routed baseline mines its threshold on ASHEM's mining tokens.
     preset = config["ashem"]["baselines"][wildcards.baseline]
-    overrides = config["ashem"].get("overrides", {}).get(wildcards.protocol, {})
-    return lash_args(_deep_merge({"preset": f"{preset}_{wildcards.protocol}"}, overrides))
+    return lash_args(_ashem_base(wildcards.protocol, f"{preset}_{wildcards.protocol}"))
 
 
 def progressive_args(wildcards):
