@@ -27,7 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from lash.provenance import check_writable, write_atomic, write_json_atomic
+
 REPO = Path(__file__).resolve().parents[1]
+KERNELS = ("fast", "reference")
 
 PAPER_SLICE = [f"results/{family}/{protocol}-{variant}/seed~0.json"
                for family, variant in [("baselines", "standard"), ("alpha", "a0.7"), ("l2", "w1.0"),
@@ -44,6 +47,11 @@ def job_seconds(root: Path) -> dict[str, float]:
             family = path.relative_to(root / "results").parts[0]
             totals[family] = totals.get(family, 0.0) + payload["provenance"]["wall_seconds"]
     return totals
+
+
+def mean_by_kernels(runs: list[dict], value) -> dict[str, float]:
+    """{kernels: mean of value(run) over that setting's passes}."""
+    return {k: statistics.mean(value(r) for r in runs if r["kernels"] == k) for k in KERNELS}
 
 
 def build(what: str, kernels: str, cores: int, data_dir: str | None, root: Path) -> dict:
@@ -74,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.what == "paper-slice" and not args.data_dir:
         p.error("paper-slice needs --data-dir (the local WikiText-2 directory)")
+    try:
+        check_writable(args.out)  # before the builds, which take minutes to hours
+    except PermissionError as exc:
+        p.error(str(exc))
     order = args.order.split(",")
-    if not set(order) <= {"fast", "reference"} or len(set(order)) != 2:
+    if set(order) != set(KERNELS):
         p.error(f"--order {args.order!r}: a comma-separated list of fast and reference, each at least once")
     runs = []
     for kernels in order:
@@ -89,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                             check=False).stdout.strip()
     report = {"what": args.what, "cores": args.cores, "git_commit": commit, "host": platform.node(),
               "cpu_count": os.cpu_count(), "runs": runs,
-              "mean_wall_s": {k: statistics.mean(r["wall_s"] for r in runs if r["kernels"] == k)
-                              for k in ("fast", "reference")}}
+              "mean_wall_s": mean_by_kernels(runs, lambda r: r["wall_s"])}
     report["speedup"] = report["mean_wall_s"]["reference"] / report["mean_wall_s"]["fast"]
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     md = [f"`{args.what}` build, `--cores {args.cores}`, commit {commit[:7]}:", "",
           "| pass | kernels | wall | jobs |", "|---:|---|---:|---:|"]
     md += [f"| {i} | {r['kernels']} | {r['wall_s'] / 60:.1f} min | {r['jobs']} |" for i, r in enumerate(runs, 1)]
@@ -103,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         md += ["", "Jobs' own wall times (sum of `provenance.wall_seconds`), mean over the passes of each setting:",
                "", "| family | fast | reference | reference / fast |", "|---|---:|---:|---:|"]
         for family in families:
-            mean = {k: statistics.mean(r["job_seconds"].get(family, 0.0) for r in runs if r["kernels"] == k)
-                    for k in ("fast", "reference")}
+            mean = mean_by_kernels(runs, lambda r, family=family: r["job_seconds"].get(family, 0.0))
             md.append(f"| {family} | {mean['fast']:.0f} s | {mean['reference']:.0f} s | "
                       f"{mean['reference'] / mean['fast']:.2f} |")
-    Path(args.out).with_suffix(".md").write_text("\n".join(md) + "\n")
+    write_json_atomic(args.out, report)
+    text = "\n".join(md) + "\n"
+    write_atomic(Path(args.out).with_suffix(".md"), lambda fh: fh.write(text.encode()))
     return 0
 
 

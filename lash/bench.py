@@ -1,9 +1,11 @@
 """`lash bench train`: tokens/s of a full training step, lash (fast and reference kernels) side by
-side with transformers.LlamaForCausalLM of the same size, and the fp32 matrix-product peak.
+side with transformers.LlamaForCausalLM of the same size, the head's three sgemms alone (the floor
+of any faithful step) and the fp32 matrix-product peak.
 
 A step is forward, backward, clip_grad_norm_(1.0) and AdamW (lr 1e-3, weight decay 0.01), exactly
 as in `lash.train.train_model`. All contenders run in one process on identical inputs, interleaved
-round by round, so a shared or throttled machine slows them alike; ratios are taken per round.
+round by round in an order shuffled each round, so a shared or throttled machine slows them alike;
+ratios are taken per round and reported with their quartiles.
 """
 
 from __future__ import annotations
