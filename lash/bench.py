@@ -25,7 +25,7 @@ from .config import ModelConfig
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
-from .provenance import write_atomic, write_json_atomic
+from .provenance import check_writable, write_atomic, write_json_atomic
 from .train import active_exits, build_optimizer, training_loss
 
 WORKLOADS: dict[str, dict] = {
@@ -293,6 +293,9 @@ def to_markdown(report: dict) -> str:
 
 
 def run_train_bench(args) -> int:
+    for path in (args.out, args.md):  # before minutes of timing; PermissionError -> `lash:` exit 2
+        if path:
+            check_writable(path)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)

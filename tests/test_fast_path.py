@@ -150,3 +150,12 @@ def test_bench_train_reports_each_contender_and_per_round_ratios(monkeypatch, tm
     assert ratio["median"] == pytest.approx(sorted(per_round)[1])
     assert ratio["q1"] <= ratio["median"] <= ratio["q3"]
     assert "head products only" in md.read_text() and "fast_vs_llama" not in report["speedup"]
+
+
+def test_bench_train_refuses_an_unwritable_out_before_timing(monkeypatch, tmp_path, capsys):
+    from lash import bench
+    from lash.cli import main
+
+    monkeypatch.setattr(bench, "bench_workload", lambda *a, **k: pytest.fail("timing started"))
+    assert main(["bench", "train", "--no-llama", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
