@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lash.provenance import check_writable, write_atomic, write_json_atomic
+from lash.io import check_writable, write_atomic, write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = ("fast", "reference")

@@ -36,22 +36,20 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError, RunConfig
+from .config import RunConfig
 from .data import PreparedData, prepare_data
 from .early_exit import (MEASURES, calibrate_threshold, collect_exit_stats, confidences, deep_hidden,
                          exit_hidden, full_inference, inference_flops, retain_freed_memory,
                          skip_inference)
 from .evaluate import exit_mask, flops_per_token, routed_metrics
 from .model import LashTransformer
-from .provenance import provenance, write_atomic
+from .errors import CheckpointError, ConfigError
+from .io import write_atomic
+from .provenance import provenance
 from .seeding import configure_torch, seed_everything
 from .train import build_optimizer, train_model
 
 log = logging.getLogger("lash.ashem")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that does not belong to this config or stage; the message says how to fix it."""
 
 
 # --------------------------------------------------------------------------- config helpers

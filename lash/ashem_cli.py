@@ -95,9 +95,9 @@ def _argv() -> list[str]:
 def _guarded(work):
     """Run a command: config/checkpoint/data problems are one clear line and exit status 2."""
     def run(args) -> int:
-        from .ashem import CheckpointError
+        from .errors import CheckpointError
         from .data import DataError
-        from .provenance import check_writable
+        from .io import check_writable
 
         logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                             format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
@@ -117,7 +117,7 @@ def _guarded(work):
 
 
 def _write(path, payload) -> None:
-    from .provenance import write_json_atomic
+    from .io import write_json_atomic
 
     write_json_atomic(path, payload)
 

@@ -25,7 +25,7 @@ from .config import ModelConfig
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
-from .provenance import check_writable, write_atomic, write_json_atomic
+from .io import check_writable, write_atomic, write_json_atomic
 from .train import active_exits, build_optimizer, training_loss
 
 WORKLOADS: dict[str, dict] = {

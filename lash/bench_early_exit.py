@@ -189,7 +189,7 @@ def run_bench(smoke: bool = False, threads: int = 1, device: str = "auto",
 
 
 def cmd_bench(args) -> int:
-    from .provenance import check_writable, write_json_atomic
+    from .io import check_writable, write_json_atomic
 
     try:
         if args.out:

@@ -16,15 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .provenance import write_atomic
+from .errors import CheckpointError
+from .io import write_atomic
 
 KIND = "lash-train-checkpoint"
 FORMAT = 1
 FILENAME = "train.pt"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message says why and how to fix it."""
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, object]:

@@ -9,7 +9,7 @@ import sys
 import yaml
 
 from .config import PRESETS, ConfigError, config_to_yaml, load_yaml, resolve_config
-from .provenance import check_writable, write_json_atomic
+from .io import check_writable, write_json_atomic
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:

@@ -15,13 +15,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the field and the fix."""
-
-    def __init__(self, field_name: str, problem: str, fix: str):
-        self.field = field_name
-        super().__init__(f"config error in `{field_name}`: {problem}. Fix: {fix}")
+from .errors import ConfigError
 
 
 @dataclass

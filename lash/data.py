@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .errors import DataError
+
 #: sha256 of " ".join(text.split()) per split; identical for the local files and the hub rows.
 WIKITEXT2_TOKEN_DIGESTS: dict[str, str] = {
     "train": "650ee21e27ddce414df5456d40bc35ece9980fc7bc17c1b21789219bd3c123ce",
@@ -35,10 +37,6 @@ _NO_DATA_FIX = (
 )
 # (source, absolute path) -> verified split texts; hashing 13 MB once per process is enough.
 _CACHE: dict[tuple[str, str], dict[str, str]] = {}
-
-
-class DataError(RuntimeError):
-    """Data that cannot be loaded or used; the message says what is wrong and how to fix it."""
 
 
 def token_stream_digest(text: str) -> str:
