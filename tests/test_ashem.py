@@ -115,7 +115,7 @@ def test_threshold_is_the_quantile_of_all_validation_confidences(original):
     p1 = ashem.load_checkpoint(original["p1.pt"], "ashem_phase1", cfg, "phase1")
     mined = ashem.load_checkpoint(original["m.pt"], "ashem_mined", cfg, "mine")
     data, _ = ashem.load_data(cfg)
-    model = ashem._load_model(cfg, 2, len(data.vocab), p1["state_dict"])
+    model = ashem.load_model(cfg, 2, len(data.vocab), p1["state_dict"])
     states = ashem.exit_states(model, data.validation.epoch(0), 2, "max_prob")
     thr = torch.quantile(states["conf"], 0.5).item()
     assert mined["threshold"] == thr
@@ -136,7 +136,7 @@ def test_phase2_hard_ppl_and_freezing(original):
             assert torch.equal(p1[key], p2[key]), key
     assert not torch.equal(p1["head.weight"], p2["head.weight"])  # the shared head trains
     mined = torch.load(original["m.pt"], weights_only=True)
-    model = ashem._load_model(cfg, 4, p2["head.weight"].shape[0], p2)
+    model = ashem.load_model(cfg, 4, p2["head.weight"].shape[0], p2)
     with torch.no_grad():  # blocks 3-4 on length-1 sequences at RoPE position 0, then the head
         deep = deep_hidden(model, mined["hard"]["h"].unsqueeze(1), 2, "token")[:, 0]
         ce = F.cross_entropy(model.head(deep), mined["hard"]["target"])

@@ -1,0 +1,157 @@
+"""Stage 3: grow the phase-1 model and train the new layers on the hard tokens (see lash.ashem)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..config import RunConfig
+from ..early_exit import collect_exit_stats
+from ..errors import CheckpointError
+from ..evaluate import flops_per_token, routed_metrics
+from ..model import LashTransformer
+from ..seeding import seed_everything
+from ..train import build_optimizer
+from .common import check_config, load_data, split_rows
+from .hard_inputs import HardInputs
+from .stage_files import check_data, stage_header, state_digest
+
+log = logging.getLogger("lash.ashem")
+
+
+def grow_model(cfg: RunConfig, vocab: int, p1_state: dict) -> LashTransformer:
+    """A phase2_layers model whose embedding, first phase1_layers blocks and head are copied from
+    phase 1; the new blocks are initialised from a seed stream separate from phase 1's."""
+    seed_everything(cfg.seed + 1)
+    model = LashTransformer(cfg.model, vocab)
+    missing = model.load_state_dict(p1_state, strict=False)
+    assert not missing.unexpected_keys, missing.unexpected_keys
+    return model.to(cfg.train.device)
+
+
+def configure_phase2(model, cfg: RunConfig) -> torch.optim.Optimizer:
+    """Freezing and the optimizer. hard: embedding and blocks 1..phase1_layers frozen (one AdamW
+    group over what trains); soft: nothing frozen, lash.train.build_optimizer with soft_lr_scales
+    (embedding and head at the base LR). head=frozen freezes the shared head in both."""
+    a = cfg.ashem
+    if a.freeze == "hard":
+        model.embed.requires_grad_(False)
+        for block in model.blocks[:a.phase1_layers]:
+            block.requires_grad_(False)
+    if a.head == "frozen":
+        model.head.requires_grad_(False)
+    if a.freeze == "soft":
+        return build_optimizer(model, a.phase2_lr, a.soft_lr_scales, cfg.train.weight_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW([{"params": params, "lr": a.phase2_lr, "name": "trainable"}],
+                             lr=a.phase2_lr, weight_decay=cfg.train.weight_decay, fused=True)
+
+
+def routed_eval(model, batches, cfg: RunConfig, threshold: float, vocab: int, context: str,
+                measures=None):
+    """Routed metrics (exit at phase1_layers, confidence with the current head) and the stats."""
+    measures = measures or (cfg.eval.confidence,)
+    stats = collect_exit_stats(model, batches, cfg.ashem.phase1_layers, measures, context)
+    routed = routed_metrics(stats.token_stats(cfg.eval.confidence), cfg.ashem.phase1_layers, threshold,
+                            cfg.model, vocab, cfg.data.seq_len)
+    return routed, stats
+
+
+def phase2_flops(cfg: RunConfig, vocab: int, n_hard: int, epochs: int, n_rows: int) -> float:
+    """Training FLOPs of phase 2 (3 x forward per trained token; see the package docstring)."""
+    a, m, t = cfg.ashem, cfg.model, cfg.data.seq_len
+    head = 2 * m.dim * vocab
+    n_deep = a.phase2_layers - a.phase1_layers
+    if a.phase2_context == "token":
+        deep = flops_per_token(m.dim, n_deep, vocab, 1, m.ffn_mult, 0) + head
+        per_token = 3 * deep
+        if a.freeze == "soft":  # the hard token's row through the copied blocks, with gradients
+            per_token += 3 * t * flops_per_token(m.dim, a.phase1_layers, vocab, t, m.ffn_mult, 0)
+        return epochs * n_hard * per_token
+    row_blocks = a.phase2_layers if a.freeze == "soft" else n_deep
+    per_token = 3 * (t * flops_per_token(m.dim, row_blocks, vocab, t, m.ffn_mult, 0) + head)
+    precompute = 0 if a.freeze == "soft" else n_rows * t * flops_per_token(
+        m.dim, a.phase1_layers, vocab, t, m.ffn_mult, 0)
+    return epochs * n_hard * per_token + precompute
+
+
+def run_phase2(cfg: RunConfig, p1: dict, mined: dict) -> dict:
+    check_config(cfg)
+    start = time.perf_counter()
+    data, threads = load_data(cfg)
+    check_data(p1, data, "the phase-1 checkpoint")
+    check_data(mined, data, "the mined file")
+    if mined["phase1_digest"] != p1["state_digest"]:
+        raise CheckpointError("the mined hard tokens come from another phase-1 model than the one "
+                              "given. Fix: pass the --phase1 checkpoint that `lash ashem mine` used")
+    a = cfg.ashem
+    vocab = len(data.vocab)
+    threshold = mined["threshold"]
+    hard = mined["hard"]
+    model = grow_model(cfg, vocab, p1["state_dict"])
+    optimizer = configure_phase2(model, cfg)
+    needs_rows = a.phase2_context == "full" or a.freeze == "soft"
+    rows_x = split_rows(data, a.mine_split)[0] if needs_rows else None
+    inputs = HardInputs(model, cfg, hard, rows_x)
+    n = len(inputs)
+    if n == 0:
+        raise CheckpointError("the mined file holds no hard tokens. Fix: raise ashem.hard_ratio")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    perm = torch.randperm(n, generator=gen)  # the original: one permutation, never reshuffled
+    val_batches = data.validation.epoch(0)
+    history, best, bad, best_state = [], math.inf, 0, None
+    best_epoch, stopped = 0, False
+    t_train = 0.0
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    for epoch in range(a.phase2_max_epochs):
+        if a.hard_reshuffle and epoch > 0:
+            perm = torch.randperm(n, generator=gen)
+        t0 = time.perf_counter()
+        model.train()
+        total, steps = 0.0, 0
+        for i in range(0, n, a.hard_batch_size):
+            idx = perm[i:i + a.hard_batch_size]
+            loss = F.cross_entropy(inputs.logits(idx).float(), inputs.targets(idx))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            optimizer.step()
+            total += loss.item()
+            steps += 1
+        t_train += time.perf_counter() - t0
+        routed, _ = routed_eval(model, val_batches, cfg, threshold, vocab, a.eval_context)
+        entry = {"epoch": epoch + 1, "train_loss": total / steps,
+                 "validation": {k: routed[k] for k in ("ppl", "acc", "shallow_fraction",
+                                                       "compute_fraction_layers")},
+                 "hard_ppl": inputs.hard_ppl()}
+        history.append(entry)
+        improved = routed["ppl"] < best
+        if improved:
+            best, bad, best_epoch = routed["ppl"], 0, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+        log.info("phase 2 epoch %d loss %.4f routed val ppl %.4f hard ppl %.4f%s", epoch + 1,
+                 entry["train_loss"], routed["ppl"], entry["hard_ppl"], " (best)" if improved else "")
+        if bad >= a.phase2_patience:
+            stopped = True
+            break
+    model.load_state_dict(best_state)
+    epochs_run = len(history)
+    metrics = {
+        "threshold": threshold, "n_hard": n, "best_epoch": best_epoch, "epochs_run": epochs_run,
+        "stopped_early": stopped, "history": history, "best": history[best_epoch - 1],
+        "n_params": model.num_parameters(), "n_trainable": n_trainable,
+        "training_flops": phase2_flops(cfg, vocab, n, epochs_run, 0 if rows_x is None else len(rows_x)),
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ck = {**stage_header("ashem_phase2", cfg, data), "state_dict": state,
+          "state_digest": state_digest(state), "phase1_digest": p1["state_digest"],
+          "metrics": metrics, "threshold": threshold}
+    timing = {"train_s": round(t_train, 3), "total_s": round(time.perf_counter() - start, 3)}
+    return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads}
