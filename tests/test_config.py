@@ -1,6 +1,9 @@
+import json
+
 import pytest
 
-from lash.config import PRESETS, ConfigError, parse_set, resolve_config
+from lash.config import (PRESETS, WHOLE_MAPPINGS, ConfigError, deep_merge, flatten_overrides, parse_set,
+                         resolve_config)
 
 
 def error_field(**kwargs):
@@ -78,3 +81,39 @@ def test_data_dir_from_environment(monkeypatch):
 def test_parse_set_builds_nested_mappings():
     assert parse_set("train.max_epochs=3") == {"train": {"max_epochs": 3}}
     assert parse_set("layer_weights={1: 0.7, 2: 0, 3: 0.3}") == {"layer_weights": {1: 0.7, 2: 0, 3: 0.3}}
+
+
+# --------------------------------------------------------------------------- merge and flatten
+
+def test_flatten_overrides_keeps_whole_mappings_whole():
+    overrides = {"protocol": "corrected", "train": {"lr": 0.5, "alpha_schedule": {"type": "step", "steps": [2]}},
+                 "layer_weights": {1: 0.7, 3: 0.3}, "layer_lr_scales": {1: 1.0, 2: 0.5},
+                 "ashem": {"freeze": "soft", "soft_lr_scales": {1: 0.1, 2: 0.2, 3: 0.5, 4: 1.0}}}
+    assert flatten_overrides(overrides) == [
+        ("protocol", "corrected"), ("train.lr", 0.5), ("train.alpha_schedule.type", "step"),
+        ("train.alpha_schedule.steps", [2]), ("layer_weights", {1: 0.7, 3: 0.3}),
+        ("layer_lr_scales", {1: 1.0, 2: 0.5}), ("ashem.freeze", "soft"),
+        ("ashem.soft_lr_scales", {1: 0.1, 2: 0.2, 3: 0.5, 4: 1.0})]
+    assert flatten_overrides({}) == [] and flatten_overrides({"train": {}}) == []
+
+
+def test_flattened_overrides_arrive_whole_through_set_as_the_workflow_passes_them():
+    """The workflow turns a variant into `--set key=<json>`; the soft LR scales must arrive whole
+    (four separate `--set ashem.soft_lr_scales.N=` would have left only the last)."""
+    variant = {"ashem": {"freeze": "soft", "soft_lr_scales": {1: 0.1, 2: 0.2, 3: 0.5, 4: 1.0}},
+               "layer_weights": {1: 0.7, 2: 0, 3: 0.3}}
+    sets = [f"{key}={json.dumps(value)}" for key, value in flatten_overrides(variant)]
+    cfg = resolve_config(sets=sets)
+    assert cfg.ashem.soft_lr_scales == {1: 0.1, 2: 0.2, 3: 0.5, 4: 1.0}
+    assert cfg.layer_weights == {1: 0.7, 2: 0.0, 3: 0.3}
+
+
+def test_deep_merge_replaces_exactly_the_whole_mappings():
+    base = {"layer_weights": {1: 0, 2: 0, 3: 1}, "ashem": {"soft_lr_scales": {1: 0.01, 4: 1.0}, "head": "x"},
+            "train": {"lr": 1, "patience": 3}}
+    merged = deep_merge(base, {"layer_weights": {3: 0.5}, "ashem": {"soft_lr_scales": {2: 0.2}},
+                               "train": {"lr": 2}})
+    assert merged == {"layer_weights": {3: 0.5}, "ashem": {"soft_lr_scales": {2: 0.2}, "head": "x"},
+                      "train": {"lr": 2, "patience": 3}}
+    assert base["train"]["lr"] == 1  # a copy
+    assert WHOLE_MAPPINGS == {"layer_weights", "layer_lr_scales", "ashem.soft_lr_scales"}
