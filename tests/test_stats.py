@@ -1,4 +1,5 @@
-"""lash.stats against hand-computed values: mean/sd/t-interval, the paired t-test, the verdict rule."""
+"""lash.analysis (stats, intervals, runs) against hand-computed values: mean/sd/t-interval, the paired
+t-test, the verdict rule, the tidy run tables."""
 
 import json
 import math
@@ -9,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from lash import stats
+from lash.analysis import intervals, stats
+from lash.analysis import runs as run_tables
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = Path(__file__).parent / "data" / "smoke_run.json"
@@ -17,7 +19,7 @@ T975_DF2, T975_DF3 = 4.302652729749462, 3.182446305283708  # Student t quantiles
 
 
 def test_mean_ci_by_hand():
-    r = stats.mean_ci([1, 2, 3, 4])
+    r = intervals.mean_ci([1, 2, 3, 4])
     sd = math.sqrt(5 / 3)  # sum of squared deviations 5, n - 1 = 3
     half = T975_DF3 * sd / 2  # sd / sqrt(4)
     assert r["n"] == 4 and r["mean"] == 2.5
@@ -27,10 +29,10 @@ def test_mean_ci_by_hand():
 
 
 def test_one_seed_has_no_interval_and_says_so():
-    r = stats.mean_ci([7.0])
+    r = intervals.mean_ci([7.0])
     assert r["n"] == 1 and r["mean"] == 7.0
     assert math.isnan(r["sd"]) and math.isnan(r["ci_low"]) and math.isnan(r["ci_high"])
-    assert stats.mean_ci([3.0, float("nan")])["n"] == 1  # NaN is dropped, not counted
+    assert intervals.mean_ci([3.0, float("nan")])["n"] == 1  # NaN is dropped, not counted
 
 
 def test_summarize_small_frame():
@@ -145,8 +147,7 @@ def test_load_runs_reads_a_real_result(tmp_path):
     path.parent.mkdir(parents=True)
     shutil.copy(SMOKE, path)
     payload = json.loads(SMOKE.read_text())
-    runs = stats.load_runs([path])
-    r = runs.iloc[0]
+    r = run_tables.load_runs([path]).iloc[0]
     assert (r.family, r.protocol, r.variant, r.seed) == ("alpha", "corrected", "a0.7", 0)
     head = payload["metrics"]["headline"]
     assert r.split == head["split"] and r.ppl == head["ppl"] and r.acc == head["acc"]
@@ -156,24 +157,24 @@ def test_load_runs_reads_a_real_result(tmp_path):
     assert math.isnan(r.phase1_ppl)  # no ASHEM keys: NaN, never an error
     assert r.compute_fraction_flops == payload["metrics"][head["split"]]["routed"]["compute_fraction_flops"]
     payload["config"]["train"]["restore_best"] = False  # original protocol: best-epoch weights are gone
-    assert math.isnan(stats.run_row(path, payload)["compute_fraction_flops"])
+    assert math.isnan(run_tables.run_row(path, payload)["compute_fraction_flops"])
     assert math.isnan(r.speedup_measured)  # no skip-mode timing in a plain training run
     payload["timing"] = {"inference": {"full_s": 2.0, "skip_s": 1.6, "speedup_measured": 1.25,
                                        "speedup_ideal": 1.4}}  # what `lash ashem evaluate` writes
-    row = stats.run_row(path, payload)
+    row = run_tables.run_row(path, payload)
     assert (row["speedup_measured"], row["speedup_ideal"]) == (1.25, 1.4)
-    sweeps = stats.load_sweeps([path])
+    sweeps = run_tables.load_sweeps([path])
     assert len(sweeps) == 11 and sweeps.threshold.tolist()[-1] == 1.0
-    rel = stats.load_reliability([path])
+    rel = run_tables.load_reliability([path])
     assert set(rel.layer) == {1, 3} and rel["count"].sum() == 2 * payload["metrics"][head["split"]]["n_tokens"]
 
 
 def test_result_paths_are_parsed_or_refused():
-    assert stats.parse_result_path("x/results/l2/original-w1.0n/seed~4.json") == {
+    assert run_tables.parse_result_path("x/results/l2/original-w1.0n/seed~4.json") == {
         "family": "l2", "protocol": "original", "variant": "w1.0n", "seed": 4}
-    assert stats.parse_result_path("results/provenance/wikitext2-standard_1l/seed~42.json")["protocol"] == "wikitext2"
+    assert run_tables.parse_result_path("results/provenance/wikitext2-standard_1l/seed~42.json")["protocol"] == "wikitext2"
     with pytest.raises(ValueError, match="seed~"):
-        stats.parse_result_path("results/alpha/a0.7.json")
+        run_tables.parse_result_path("results/alpha/a0.7.json")
 
 
 def test_claims_config_is_well_formed():
@@ -202,12 +203,12 @@ def test_word_level_payloads_phase1_flat_or_nested():
     ashem = {"metrics": {"headline": head, "phase2": {"best_epoch": 7, "epochs_run": 10},
                          "phase1": {"report": {"ppl": 986.0, "acc": 0.16}, "hard_ppl": 2763.0,
                                     "validation": {"ppl": 1.0}}}}
-    r = stats.run_row("results/ashem/corrected-ashem/seed~0.json", ashem)
+    r = run_tables.run_row("results/ashem/corrected-ashem/seed~0.json", ashem)
     assert (r["phase1_ppl"], r["phase1_acc"], r["phase1_hard_ppl"]) == (986.0, 0.16, 2763.0)
     assert (r["hard_ppl"], r["compute_fraction_flops"], r["best_epoch"]) == (668.0, 1.1, 7)
     progressive = {"metrics": {"headline": {**head, "hard_ppl": None},
                                "phase1": {"validation": {"ppl": 1.0}, "test": {"ppl": 978.0, "acc": 0.16}}}}
-    r = stats.run_row("results/progressive/original-standard/seed~1.json", progressive)
+    r = run_tables.run_row("results/progressive/original-standard/seed~1.json", progressive)
     assert r["phase1_ppl"] == 978.0 and math.isnan(r["hard_ppl"]) and math.isnan(r["final_ppl"])
     flat = {"metrics": {"headline": head, "phase1": {"ppl": 990.0, "acc": 0.1, "hard_ppl": 2000.0}}}
-    assert stats.run_row("results/ashem/original-ashem/seed~0.json", flat)["phase1_ppl"] == 990.0
+    assert run_tables.run_row("results/ashem/original-ashem/seed~0.json", flat)["phase1_ppl"] == 990.0

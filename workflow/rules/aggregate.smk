@@ -1,4 +1,31 @@
-# Seeds -> statistics, paired tests against each family's reference, and the claims table.
+# Seeds -> statistics. check_runs refuses any run file that does not match its path, the workflow
+# config or the expected seeds (a rule of its own: Snakemake deletes a job's outputs before it runs,
+# so a refusal here leaves the committed statistics in place); aggregate then computes the per-variant
+# statistics, the paired tests against each family's reference and the claims from exactly the
+# checked files.
+from lash.analysis.checks import strays
+from lash.analysis.expected import counted, rule_of, rule_wildcards, settings_from_args
+from sources import import_closure
+
+# The code inputs of each analysis rule: its script and the lash files the script runs (the import
+# closure of the script, read as module workflow.scripts.<name>, through the lash package), so an
+# edit reruns the rules whose scripts use the file, and only those.
+SCRIPT_CODE = {
+    path.stem: import_closure(ROOT, [f"workflow.scripts.{path.stem}", "lash"])
+    for path in sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+}
+# Each run's settings as its rule's command line gives them (the rules' own param functions).
+RULE_ARGS = {
+    "train": train_args,
+    "train_provenance": provenance_args,
+    "ashem_evaluate": ashem_variant_args,
+    "ashem_baseline": ashem_baseline_args,
+    "progressive": progressive_args,
+}
+RUN_SETTINGS = {
+    path: settings_from_args(RULE_ARGS[rule_of(path, config)](rule_wildcards(path)))
+    for path in all_runs()
+}
 
 
 rule results:
@@ -6,10 +33,29 @@ rule results:
         all_runs(),
 
 
+rule check_runs:
+    input:
+        code=SCRIPT_CODE["check_runs"],
+        runs=all_runs(),
+    output:
+        manifest=out("results/checked_runs.json"),
+    log:
+        out("logs/check_runs.log"),
+    conda:
+        CONDA_ENV
+    params:
+        expected={p: s for p, s in RUN_SETTINGS.items() if counted(p, config)},
+        not_counted={p: s for p, s in RUN_SETTINGS.items() if not counted(p, config)},
+        # A stray seed file is no input: as a param, a new one reruns the check.
+        strays=lambda wildcards: strays(all_runs()),
+    script:
+        "../scripts/check_runs.py"
+
+
 rule aggregate:
     input:
-        lib=ANALYSIS_SOURCES,
-        runs=all_runs(),
+        code=SCRIPT_CODE["aggregate"],
+        checked=rules.check_runs.output.manifest,
         claims="config/claims.yaml",
     output:
         runs=out("results/runs.csv"),

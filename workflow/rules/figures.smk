@@ -1,10 +1,12 @@
-# Figures read only results/ (never retrain); one rule per figure, so editing one script reruns
-# only that figure and the paper.
+# Figures read only results/ (never retrain); one rule per figure, each with its plotting code in its
+# own script, so editing one figure's code reruns only that figure and the paper. A figure's code
+# inputs are its script and what the script imports (the shared style module lash.analysis.figstyle,
+# the labels, the t-interval and the script glue), never the statistics code.
 
 
 rule fig_alpha:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_alpha"],
         runs=out("results/runs.csv"),
         claims_config="config/claims.yaml",
     output:
@@ -24,7 +26,7 @@ rule fig_alpha:
 
 rule fig_l2:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_l2"],
         runs=out("results/runs.csv"),
         claims_config="config/claims.yaml",
     output:
@@ -44,7 +46,7 @@ rule fig_l2:
 
 rule fig_lr:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_lr"],
         runs=out("results/runs.csv"),
         claims_config="config/claims.yaml",
     output:
@@ -64,7 +66,7 @@ rule fig_lr:
 
 rule fig_seeds:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_seeds"],
         runs=out("results/runs.csv"),
     output:
         pdf=report(
@@ -83,7 +85,7 @@ rule fig_seeds:
 
 rule fig_sweep:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_sweep"],
         sweep=out("results/sweep.csv"),
         claims_config="config/claims.yaml",
     output:
@@ -103,7 +105,7 @@ rule fig_sweep:
 
 rule fig_reliability:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_reliability"],
         reliability=out("results/reliability.csv"),
     output:
         pdf=report(
@@ -122,7 +124,7 @@ rule fig_reliability:
 
 rule fig_ashem:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["fig_ashem"],
         runs=out("results/runs.csv"),
         claims_config="config/claims.yaml",
     output:

@@ -4,7 +4,7 @@
 
 rule numbers:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["numbers"],
         runs=out("results/runs.csv"),
         summary=out("results/summary.csv"),
         paired=out("results/paired.csv"),
@@ -26,7 +26,7 @@ rule numbers:
 
 rule tables:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["tables"],
         summary=out("results/summary.csv"),
         claims=out("results/claims.csv"),
         claims_config="config/claims.yaml",
@@ -73,7 +73,7 @@ rule tables_and_numbers:
 
 rule tab_setup:
     input:
-        lib=ANALYSIS_SOURCES,
+        code=SCRIPT_CODE["tab_setup"],
         runs=setup_runs(),
     output:
         tex=out("paper/generated/tab_setup.tex"),

@@ -2,12 +2,14 @@
 
 Snakemake: input runs="results/runs.csv", summary="results/summary.csv", paired="results/paired.csv",
 claims="results/claims.csv", claims_config="config/claims.yaml"; output tex, json;
-params seeds, word_seeds (default: config). Naming scheme: lash/report.py (build_numbers) and README.
+params seeds, word_seeds (default: config). Naming scheme: lash/analysis/macros.py and README.
 """
 
 import pandas as pd
 
-from lash.report import build_numbers, load_yaml, numbers_header, snakemake_io, write_json, write_text
+from lash.analysis.macros import build_numbers, numbers_header
+from lash.analysis.script_io import load_yaml, snakemake_io
+from lash.analysis.writers import write_json, write_text
 
 
 def main(inputs, outputs, params):
@@ -23,6 +25,7 @@ def main(inputs, outputs, params):
 
 
 if "snakemake" in globals():
-    cfg = snakemake.config  # noqa: F821
-    main(*snakemake_io(snakemake, {"seeds": cfg.get("seeds"), "word_seeds": cfg.get("word_seeds"),  # noqa: F821
-                                   "strict": not cfg.get("smoke", False)}))
+    smk = globals()["snakemake"]
+    cfg = smk.config
+    main(*snakemake_io(smk, {"seeds": cfg.get("seeds"), "word_seeds": cfg.get("word_seeds"),
+                             "strict": not cfg.get("smoke", False)}))

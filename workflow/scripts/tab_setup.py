@@ -1,17 +1,18 @@
 """The settings table of the paper from the resolved configs of representative runs.
 
-Snakemake: input runs=dict {column title: run JSON}; output tex="paper/generated/tab_setup.tex".
+Snakemake: input runs=[one run JSON per column]; output tex="paper/generated/tab_setup.tex";
+params titles (the column titles, in the order of the runs).
 """
 
-import json
-from pathlib import Path
-
-from lash.report import setup_table
+from lash.analysis.runs import read_run
+from lash.analysis.tables import setup_table
+from lash.analysis.writers import write_text
 
 
 def main(inputs: dict[str, str], output: str) -> None:
-    columns = {title: json.loads(Path(path).read_text())["config"] for title, path in inputs.items()}
-    Path(output).write_text(setup_table(columns))
+    """inputs: {column title: run JSON}."""
+    columns = {title: read_run(path)["config"] for title, path in inputs.items()}
+    write_text(output, setup_table(columns))
 
 
 if "snakemake" in globals():

@@ -8,23 +8,24 @@ ashem="paper/generated/tab_ashem.tex"; params main_methods (optional list of fam
 
 import pandas as pd
 
-from lash import report
-from lash.report import load_yaml, snakemake_io, write_text
+from lash.analysis import tables
+from lash.analysis.script_io import load_yaml, snakemake_io
+from lash.analysis.writers import write_text
 
 
 def main(inputs, outputs, params):
     summary, claims = pd.read_csv(inputs["summary"]), pd.read_csv(inputs["claims"])
     cfg = load_yaml(inputs["claims_config"])
-    tables = {
-        "claims": lambda: report.table_claims(claims, cfg),
-        "main": lambda: report.table_main(summary, params.get("main_methods")),
-        "provenance": lambda: report.table_provenance(summary, cfg),
-        "ashem": lambda: report.table_ashem(summary, cfg),
+    makers = {
+        "claims": lambda: tables.table_claims(claims, cfg),
+        "main": lambda: tables.table_main(summary, params.get("main_methods")),
+        "provenance": lambda: tables.table_provenance(summary, cfg),
+        "ashem": lambda: tables.table_ashem(summary, cfg),
     }
-    for key, make in tables.items():
+    for key, make in makers.items():
         if key in outputs:
             write_text(outputs[key], make())
 
 
 if "snakemake" in globals():
-    main(*snakemake_io(snakemake))  # noqa: F821
+    main(*snakemake_io(globals()["snakemake"]))

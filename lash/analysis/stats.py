@@ -1,24 +1,21 @@
-"""Seeds -> statistics: tidy run tables, per-variant mean/sd/95 % CI, paired tests, claim verdicts.
+"""Seeds -> statistics: per-variant mean/sd/95 % CI, paired tests, claim verdicts.
 
-Pure functions of result JSON files (no torch, no Snakemake). A run is identified by its path,
-`results/<family>/<protocol>-<variant>/seed~<s>.json`; for the provenance family the protocol slot holds
-the corpus (fallback | wikitext2).
+Pure functions of the tidy run tables of lash.analysis.runs (no torch, no Snakemake).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-KEYS = ["family", "protocol", "variant", "seed"]
+from .intervals import mean_ci
+
 GROUP = ["family", "protocol", "variant"]
 #: Metrics summarised per variant (the ones that exist in a run table; others are skipped).
 SUMMARY_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops",
@@ -26,140 +23,9 @@ SUMMARY_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", 
                    "best_epoch", "epochs_run", "speedup_ideal", "speedup_measured"]
 #: Metrics compared by seed against each family's reference.
 PAIRED_METRICS = ["ppl", "acc"]
-SWEEP_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops"]
-
-_PATH = re.compile(r"(?P<family>[^/]+)/(?P<protocol>[^/-]+)-(?P<variant>[^/]+)/seed~(?P<seed>\d+)\.json$")
 
 
-# --------------------------------------------------------------------------- loading
-
-def parse_result_path(path: str | Path) -> dict:
-    """`.../alpha/corrected-a0.7/seed~3.json` -> family, protocol, variant, seed."""
-    m = _PATH.search(Path(path).as_posix())
-    if not m:
-        raise ValueError(f"{path}: not a results path of the form <family>/<protocol>-<variant>/seed~<s>.json")
-    return {**m.groupdict(), "seed": int(m["seed"])}
-
-
-def _num(value) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
-
-
-def _flops(head: dict, rep: dict, cfg: dict) -> float:
-    """FLOP compute fraction of the headline: reported directly (word level), else that of the routed
-    evaluation behind the headline when the weights were restored (the split report then scores
-    the headline model; no routing = the full model, 1.0). The original protocol's headline comes
-    from a best epoch whose weights are gone, so it has none (NaN)."""
-    if "compute_fraction_flops" in head:
-        return _num(head["compute_fraction_flops"])
-    if not (cfg.get("train") or {}).get("restore_best"):
-        return math.nan
-    routed = rep.get("routed")
-    return _num(routed.get("compute_fraction_flops")) if routed else (1.0 if rep else math.nan)
-
-
-def run_row(path: str | Path, payload: dict) -> dict:
-    """One tidy row. `final_ppl` / `exit1_ppl` come from the reported split's per-exit evaluation, i.e.
-    on the weights the run ended with (restored best for `corrected`; the last epoch's weights for
-    `original`, which did not restore, exactly like the original's layer analysis)."""
-    m = payload.get("metrics", {})
-    head = m.get("headline", {})
-    split = head.get("split")
-    rep = m.get(split) or {}
-    exits = rep.get("exits") or {}
-    phase1 = m.get("phase1") or {}
-    # phase-1 numbers on the reported split: flat (ppl, acc), or under `report` / the split's name
-    p1 = phase1 if "ppl" in phase1 else (phase1.get("report") or phase1.get(split) or {})
-    phase2 = m.get("phase2") or {}
-    cfg = payload.get("config", {})
-    prov = payload.get("provenance", {})
-    # ASHEM's skip-mode inference: the speed-up from the work counted, and the one measured side by
-    # side on the reported split (kept out of `metrics`, which are deterministic; timings are not).
-    timing = (payload.get("timing") or {}).get("inference") or {}
-    row = parse_result_path(path)
-    row.update(
-        split=split,
-        **{k: _num(head.get(k)) for k in ("ppl", "acc", "shallow_fraction", "compute_fraction_layers",
-                                          "hard_ppl")},
-        compute_fraction_flops=_flops(head, rep, cfg),
-        phase1_ppl=_num(p1.get("ppl")), phase1_acc=_num(p1.get("acc")),
-        phase1_hard_ppl=_num(phase1.get("hard_ppl")),
-        final_ppl=_num((rep.get("final") or {}).get("ppl")),
-        exit1_ppl=_num((exits.get("1") or {}).get("ppl")),
-        best_epoch=_num(m.get("best_epoch", phase2.get("best_epoch"))),
-        epochs_run=_num(m.get("epochs_run", phase2.get("epochs_run"))),
-        n_params=_num(m.get("n_params")), vocab_size=_num(m.get("vocab_size")),
-        corpus=(cfg.get("data") or {}).get("corpus"),
-        level=(cfg.get("data") or {}).get("level"),
-        routing_threshold=_num(cfg.get("routing_threshold")),
-        speedup_ideal=_num(timing.get("speedup_ideal")),
-        speedup_measured=_num(timing.get("speedup_measured")),
-        wall_seconds=_num(prov.get("wall_seconds")),
-        git_sha=prov.get("git_sha"), git_dirty=prov.get("git_dirty"),
-        path=Path(path).as_posix(),
-    )
-    return row
-
-
-def _read(path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Result JSONs -> one row per run, sorted by family, protocol, variant, seed."""
-    rows = [run_row(p, _read(p)) for p in paths]
-    if not rows:
-        return pd.DataFrame(columns=KEYS + ["split", "ppl", "acc"])
-    return pd.DataFrame(rows).sort_values(KEYS, kind="stable").reset_index(drop=True)
-
-
-def load_sweeps(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Threshold sweeps of the reported split: one row per run and threshold (evaluated on the weights
-    the run ended with, see run_row)."""
-    rows = []
-    for p in paths:
-        payload = _read(p)
-        m = payload.get("metrics", {})
-        rep = m.get((m.get("headline") or {}).get("split")) or {}
-        for point in rep.get("sweep") or []:
-            rows.append({**parse_result_path(p), "threshold": float(point["threshold"]),
-                         **{k: _num(point.get(k)) for k in SWEEP_METRICS}})
-    return pd.DataFrame(rows, columns=KEYS + ["threshold"] + SWEEP_METRICS)
-
-
-def load_reliability(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Reliability bins of the reported split: one row per run, exit layer and bin."""
-    rows = []
-    for p in paths:
-        m = _read(p).get("metrics", {})
-        rep = m.get((m.get("headline") or {}).get("split")) or {}
-        for layer, bins in (rep.get("reliability") or {}).items():
-            for b in bins:
-                rows.append({**parse_result_path(p), "layer": int(layer), "bin_low": b["bin_low"],
-                             "bin_high": b["bin_high"], "count": b["count"],
-                             "confidence": _num(b.get("confidence")), "accuracy": _num(b.get("accuracy"))})
-    return pd.DataFrame(rows, columns=KEYS + ["layer", "bin_low", "bin_high", "count", "confidence",
-                                              "accuracy"])
-
-
-# --------------------------------------------------------------------------- statistics
-
-def mean_ci(values, level: float = 0.95) -> dict:
-    """n, mean, sd (ddof 1) and the t-distribution CI of the mean. n = 1 gives sd and CI NaN (no
-    interval from one seed); NaN inputs are dropped."""
-    x = np.asarray(pd.Series(values, dtype=float).dropna())
-    n = len(x)
-    mean = float(x.mean()) if n else math.nan
-    sd = float(x.std(ddof=1)) if n > 1 else math.nan
-    half = float(sps.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)) if n > 1 else math.nan
-    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
-
-
-def t_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """(low, high) of `mean_ci`: usable as seaborn's `errorbar=` callable."""
-    r = mean_ci(values, level)
-    return r["ci_low"], r["ci_high"]
-
+# --------------------------------------------------------------------------- summaries
 
 def summarize(runs: pd.DataFrame, metrics: Iterable[str] = SUMMARY_METRICS) -> pd.DataFrame:
     """Long table: one row per (family, protocol, variant, metric) with n, mean, sd, ci_low, ci_high

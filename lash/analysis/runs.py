@@ -1,0 +1,192 @@
+"""Run JSONs -> tidy tables: one row per run, per threshold of a run's sweep, per reliability bin.
+
+A run is identified by its path, `results/<family>/<protocol>-<variant>/seed~<s>.json`; for the
+provenance family the protocol slot holds the corpus (fallback | wikitext2). Every file is read
+strictly (UTF-8, standard JSON: a NaN or Infinity literal is refused), and any failure names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ..errors import DataError
+
+KEYS = ["family", "protocol", "variant", "seed"]
+SWEEP_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops"]
+#: The fix offered for a run file that cannot be used.
+REBUILD = "rebuild the run (snakemake --cores 1 -f {path}) or restore the committed file (git checkout -- {path})"
+
+_PATH = re.compile(r"(?P<family>[^/]+)/(?P<protocol>[^/-]+)-(?P<variant>[^/]+)/seed~(?P<seed>\d+)\.json$")
+_LITERAL = re.compile(r'(?<![\w".])(-?Infinity|NaN)(?![\w"])')
+
+
+# --------------------------------------------------------------------------- reading
+
+def parse_result_path(path: str | Path) -> dict:
+    """`.../alpha/corrected-a0.7/seed~3.json` -> family, protocol, variant, seed."""
+    m = _PATH.search(Path(path).as_posix())
+    if not m:
+        raise ValueError(f"{path}: not a results path of the form <family>/<protocol>-<variant>/seed~<s>.json")
+    return {**m.groupdict(), "seed": int(m["seed"])}
+
+
+class RunFileError(DataError):
+    """A run file that cannot be used: `problem` says why, the message adds the file and the fix."""
+
+    def __init__(self, path, problem: str, fix: str | None = None):
+        self.path, self.problem = Path(path).as_posix(), problem
+        self.fix = fix or REBUILD.format(path=self.path)
+        super().__init__(f"{self.path}: {problem}. Fix: {self.fix}")
+
+
+class _NonStandardLiteral(ValueError):
+    pass
+
+
+def _refuse(literal: str):
+    raise _NonStandardLiteral(literal)
+
+
+def parse_run(path: str | Path, raw: bytes) -> dict:
+    """The payload of one run file's bytes, parsed as strict JSON; RunFileError naming the file otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        payload = json.loads(text, parse_constant=_refuse)
+    except _NonStandardLiteral as exc:
+        m = _LITERAL.search(text)
+        where = f" at line {text.count(chr(10), 0, m.start()) + 1}" if m else ""
+        raise RunFileError(path, f"non-standard JSON literal {exc}{where} (a diverged run? results are "
+                                 "strict JSON, without NaN or Infinity)") from None
+    except json.JSONDecodeError as exc:
+        raise RunFileError(path, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}; "
+                                 "a truncated or partly written file?)") from None
+    if not isinstance(payload, dict):
+        raise RunFileError(path, f"a run file holds one JSON object, not a {type(payload).__name__}")
+    return payload
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A run file's bytes; a missing or unreadable file is a RunFileError."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise RunFileError(path, f"cannot be read ({exc.strerror})") from None
+
+
+def read_run(path: str | Path) -> dict:
+    """Parse one run file strictly (see parse_run)."""
+    return parse_run(path, read_bytes(path))
+
+
+# --------------------------------------------------------------------------- tidy tables
+
+def _num(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _flops(head: dict, rep: dict, cfg: dict) -> float:
+    """FLOP compute fraction of the headline: reported directly (word level), else that of the routed
+    evaluation behind the headline when the weights were restored (the split report then scores
+    the headline model; no routing = the full model, 1.0). The original protocol's headline comes
+    from a best epoch whose weights are gone, so it has none (NaN)."""
+    if "compute_fraction_flops" in head:
+        return _num(head["compute_fraction_flops"])
+    if not (cfg.get("train") or {}).get("restore_best"):
+        return math.nan
+    routed = rep.get("routed")
+    return _num(routed.get("compute_fraction_flops")) if routed else (1.0 if rep else math.nan)
+
+
+def run_row(path: str | Path, payload: dict) -> dict:
+    """One tidy row. `final_ppl` / `exit1_ppl` come from the reported split's per-exit evaluation, i.e.
+    on the weights the run ended with (restored best for `corrected`; the last epoch's weights for
+    `original`, which did not restore, exactly like the original's layer analysis)."""
+    m = payload.get("metrics", {})
+    head = m.get("headline", {})
+    split = head.get("split")
+    rep = m.get(split) or {}
+    exits = rep.get("exits") or {}
+    phase1 = m.get("phase1") or {}
+    # phase-1 numbers on the reported split: flat (ppl, acc), or under `report` / the split's name
+    p1 = phase1 if "ppl" in phase1 else (phase1.get("report") or phase1.get(split) or {})
+    phase2 = m.get("phase2") or {}
+    cfg = payload.get("config", {})
+    prov = payload.get("provenance", {})
+    # ASHEM's skip-mode inference: the speed-up from the work counted, and the one measured side by
+    # side on the reported split (kept out of `metrics`, which are deterministic; timings are not).
+    timing = (payload.get("timing") or {}).get("inference") or {}
+    row = parse_result_path(path)
+    row.update(
+        split=split,
+        **{k: _num(head.get(k)) for k in ("ppl", "acc", "shallow_fraction", "compute_fraction_layers",
+                                          "hard_ppl")},
+        compute_fraction_flops=_flops(head, rep, cfg),
+        phase1_ppl=_num(p1.get("ppl")), phase1_acc=_num(p1.get("acc")),
+        phase1_hard_ppl=_num(phase1.get("hard_ppl")),
+        final_ppl=_num((rep.get("final") or {}).get("ppl")),
+        exit1_ppl=_num((exits.get("1") or {}).get("ppl")),
+        best_epoch=_num(m.get("best_epoch", phase2.get("best_epoch"))),
+        epochs_run=_num(m.get("epochs_run", phase2.get("epochs_run"))),
+        n_params=_num(m.get("n_params")), vocab_size=_num(m.get("vocab_size")),
+        corpus=(cfg.get("data") or {}).get("corpus"),
+        level=(cfg.get("data") or {}).get("level"),
+        routing_threshold=_num(cfg.get("routing_threshold")),
+        speedup_ideal=_num(timing.get("speedup_ideal")),
+        speedup_measured=_num(timing.get("speedup_measured")),
+        wall_seconds=_num(prov.get("wall_seconds")),
+        git_sha=prov.get("git_sha"), git_dirty=prov.get("git_dirty"),
+        path=Path(path).as_posix(),
+    )
+    return row
+
+
+def _payloads(runs: Iterable[str | Path] | dict) -> dict:
+    """{path: payload}: a mapping is used as it is, paths are read strictly."""
+    return dict(runs) if isinstance(runs, dict) else {p: read_run(p) for p in runs}
+
+
+def load_runs(runs: Iterable[str | Path] | dict) -> pd.DataFrame:
+    """Result JSONs (paths, or {path: payload}) -> one row per run, sorted by family, protocol,
+    variant, seed."""
+    rows = [run_row(p, payload) for p, payload in _payloads(runs).items()]
+    if not rows:
+        return pd.DataFrame(columns=KEYS + ["split", "ppl", "acc"])
+    return pd.DataFrame(rows).sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def _reported(payload: dict) -> dict:
+    m = payload.get("metrics", {})
+    return m.get((m.get("headline") or {}).get("split")) or {}
+
+
+def load_sweeps(runs: Iterable[str | Path] | dict) -> pd.DataFrame:
+    """Threshold sweeps of the reported split: one row per run and threshold (evaluated on the weights
+    the run ended with, see run_row)."""
+    rows = []
+    for p, payload in _payloads(runs).items():
+        for point in _reported(payload).get("sweep") or []:
+            rows.append({**parse_result_path(p), "threshold": float(point["threshold"]),
+                         **{k: _num(point.get(k)) for k in SWEEP_METRICS}})
+    return pd.DataFrame(rows, columns=KEYS + ["threshold"] + SWEEP_METRICS)
+
+
+def load_reliability(runs: Iterable[str | Path] | dict) -> pd.DataFrame:
+    """Reliability bins of the reported split: one row per run, exit layer and bin."""
+    rows = []
+    for p, payload in _payloads(runs).items():
+        for layer, bins in (_reported(payload).get("reliability") or {}).items():
+            for b in bins:
+                rows.append({**parse_result_path(p), "layer": int(layer), "bin_low": b["bin_low"],
+                             "bin_high": b["bin_high"], "count": b["count"],
+                             "confidence": _num(b.get("confidence")), "accuracy": _num(b.get("accuracy"))})
+    return pd.DataFrame(rows, columns=KEYS + ["layer", "bin_low", "bin_high", "count", "confidence",
+                                              "accuracy"])
