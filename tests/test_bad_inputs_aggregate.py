@@ -22,7 +22,7 @@ from bad_inputs import Ctx, Setup, assert_refused
 from bad_inputs import clean_environment
 from fake_results import TEMPLATE, expected_settings, fake_run, make_fake_results, run_path
 from lash.analysis import checks
-from lash.analysis.runs import parse_result_path
+from lash.analysis.runs import parse_result_path, parse_run
 from lash.config import flatten_overrides, parse_set
 from lash.errors import DataError
 
@@ -250,3 +250,11 @@ def test_the_workflow_settings_are_compared_as_a_results_file_holds_them():
                         "`config.train.lr` is 0.001, but the workflow sets 0.01 for this path (a run of another "
                         "setting copied here?)"]
     assert parse_result_path("smoke_out/results/ashem/original-ashem/seed~42.json")["seed"] == 42
+
+
+def test_every_committed_run_file_reads_strictly():
+    """The committed runs pass the aggregate's strict reader (UTF-8, one object, no NaN or Infinity)."""
+    run_files = sorted(p for p in (REPO / "results").glob("*/*/seed~*.json"))
+    assert len(run_files) > 100
+    for path in run_files:
+        assert isinstance(parse_run(path, path.read_bytes()), dict)
