@@ -21,6 +21,10 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
 
+onstart:
+    check_before_jobs()  # the corpus and TeX, before any job starts (workflow/lib/preflight.py)
+
+
 rule all:
     default_target: True
     input:

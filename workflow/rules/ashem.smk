@@ -1,6 +1,8 @@
 # ASHEM (word level): phase 1 -> threshold and mining -> phase 2 -> two-stage evaluation, each stage
 # its own rule; plus the fair baselines and progressive layer training. Model checkpoints live under
-# checkpoints/ (not committed); every stage's metrics under results/.
+# checkpoints/ (not committed); every stage's metrics under results/. Priorities: common.smk.
+# mem_mb: phase 1 reached 8 GB resident and phase 2 11 GB at one thread (seed 42, measured); the
+# other word-level rules get phase 2's until they are measured.
 
 
 rule ashem_phase1:
@@ -13,7 +15,7 @@ rule ashem_phase1:
         out("logs/ashem/{protocol}/seed~{seed}/phase1.log"),
     benchmark:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase1.tsv")
-    priority: 10
+    priority: PRIORITY_FIRST
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -37,7 +39,7 @@ rule ashem_mine:
         json=out("results/ashem_stages/{protocol}/seed~{seed}/mine.json"),
     log:
         out("logs/ashem/{protocol}/seed~{seed}/mine.log"),
-    priority: 10
+    priority: PRIORITY_FIRST
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
@@ -66,12 +68,12 @@ rule ashem_phase2:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase2-{variant}.tsv")
     wildcard_constraints:
         variant=ASHEM_VARIANTS,
-    priority: 10
+    priority: phase2_priority
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=11000,
         runtime=240,
         gpu=config["gpus_per_run"],
     params:
@@ -93,12 +95,12 @@ rule ashem_evaluate:
         out("logs/ashem/{protocol}/seed~{seed}/evaluate-{variant}.log"),
     wildcard_constraints:
         variant=ASHEM_VARIANTS,
-    priority: 10
+    priority: phase2_priority
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=11000,
         runtime=60,
         gpu=config["gpus_per_run"],
     params:
@@ -121,14 +123,14 @@ rule ashem_baseline:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/{baseline}.tsv")
     wildcard_constraints:
         baseline=ASHEM_BASELINES,
-    priority: 10
+    priority: PRIORITY_FIRST
     conda:
         CONDA_ENV
     # One thread: with two, the routed baseline's evaluation once grew to 24 GB and was OOM-killed
     # (1.4 GB with one); the committed baselines were made this way.
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=11000,
         runtime=240,
         gpu=config["gpus_per_run"],
     params:
@@ -147,12 +149,12 @@ rule progressive:
         out("logs/progressive/{protocol}-{variant}/seed~{seed}.log"),
     benchmark:
         out("benchmarks/snakemake/progressive/{protocol}-{variant}/seed~{seed}.tsv")
-    priority: 10
+    priority: PRIORITY_PROGRESSIVE
     conda:
         CONDA_ENV
     threads: config["ashem"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=11000,
         runtime=240,
         gpu=config["gpus_per_run"],
     params:

@@ -1,13 +1,37 @@
-# Helpers shared by the rules: config validation, the run matrix, and lash command lines.
+# Helpers shared by the rules: config checks, the run matrix, lash command lines, source inputs.
 import copy
-import glob
+import glob  # noqa: F401 -- paper.smk lists the sections with it
 import json
+import os
 import re
 import shlex
+import sys
+from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# lash's own merge, flatten and presets: a workflow variant means exactly what it means to lash.
+from lash.config import PRESETS, deep_merge, flatten_overrides
+
+ROOT = Path(workflow.basedir)
+sys.path.insert(0, str(ROOT / "workflow" / "lib"))
+import preflight  # noqa: E402
+from sources import sources  # noqa: E402
+
+SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def _refuse(problem):
+    raise WorkflowError(str(problem)) from None
+
+
+try:  # command-line strings in the declared types first, then unknown keys with a "did you mean"
+    preflight.coerce_command_line_values(config, SCHEMA)
+    preflight.check_keys(config, SCHEMA)
+except preflight.PreflightError as exc:
+    _refuse(exc)
 try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError as exc:  # name the key and say how to fix it, not only the schema path
@@ -20,33 +44,31 @@ except WorkflowError as exc:  # name the key and say how to fix it, not only the
         f"Fix: correct `{key or 'the config'}` in your --configfile or --config "
         "(allowed types and ranges: workflow/schemas/config.schema.yaml)"
     ) from None
+try:
+    preflight.check_names(config, PRESETS)
+except preflight.PreflightError as exc:
+    _refuse(exc)
 
 OUT = config.get("output_root", ".")
+# The jobs find the corpus through the environment, never through their command lines: how the
+# directory is spelled is no reason to rerun anything (the corpus's identity is its digest).
+DATA_DIR = preflight.normalised_data_dir(config.get("data_dir"), os.environ.get("LASH_DATA_DIR"))
+_exports = "set -euo pipefail; "  # Snakemake's own prefix, which shell.prefix replaces
+if DATA_DIR:  # (the prefix is formatted like a shell command: braces doubled)
+    _quoted = shlex.quote(DATA_DIR).replace("{", "{{").replace("}", "}}")
+    _exports += f"export LASH_DATA_DIR={_quoted}; "
 if config.get("offline"):
-    shell.prefix("export LASH_OFFLINE=1; ")  # every lash job: no network access at all
+    _exports += "export LASH_OFFLINE=1; "  # every lash job: no network access at all
+shell.prefix(_exports)
+
 PROTOCOLS = list(config["protocols"])
 FAMILIES = list(config["families"])
-# Library code is an input of the rules that import it (Snakemake does not see imported code by
-# itself): a change to the training code reruns the runs that use it, a change to plotting code
-# reruns the figures, and neither touches the other.
-TRAIN_MODULES = (
-    "__init__",
-    "config",
-    "data",
-    "model",
-    "fused",
-    "train",
-    "evaluate",
-    "run",
-    "provenance",
-    "seeding",
-    "checkpoint",
-    "distributed",
-)
-LASH_SOURCES = [f"lash/{name}.py" for name in TRAIN_MODULES]
-ASHEM_SOURCES = LASH_SOURCES + ["lash/ashem.py", "lash/early_exit.py", "lash/ashem_cli.py"]
-ANALYSIS_MODULES = ("stats.py", "report.py", "figures.py")
-ANALYSIS_SOURCES = [f"lash/{name}" for name in ANALYSIS_MODULES]
+# Library code is an input of the rules that run it (Snakemake does not see imported code by itself):
+# the import closure of the modules a rule runs, read from the code (workflow/lib/sources.py), so a
+# change to the training code reruns the runs that use it and nothing else. The analysis rules take
+# their scripts' closures (aggregate.smk).
+TRAIN_SOURCES = sources(ROOT, "lash.run")
+ASHEM_SOURCES = sources(ROOT, "lash.run", "lash.ashem")
 CONDA_ENV = "../envs/lash.yaml"
 
 
@@ -102,51 +124,33 @@ def provenance_runs():
     ]
 
 
-def _deep_merge(base, override):
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if (
-            isinstance(value, dict)
-            and isinstance(out.get(key), dict)
-            and key
-            not in (
-                "layer_weights",
-                "layer_lr_scales",
-            )
-        ):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _flatten(mapping, prefix=""):
-    """{"train": {"lr": 1}} -> [("train.lr", 1)]; the core options stay whole mappings."""
-    items = []
-    for key, value in mapping.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and key not in ("layer_weights", "layer_lr_scales"):
-            items += _flatten(value, f"{path}.")
-        else:
-            items.append((path, value))
-    return items
+def set_value(value):
+    """A `--set` value that lash's YAML reading gives back unchanged: integer keys stay integers
+    (exits), floats keep a decimal point (YAML reads `1e-05` as a string)."""
+    if isinstance(value, dict):
+        items = (f"{set_value(k)}: {set_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(set_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        text = repr(value)
+        return text.replace("e", ".0e") if "e" in text and "." not in text else text
+    return json.dumps(value)
 
 
 def lash_args(overrides):
-    """A lash config mapping -> `--preset X --set k=v ...`, plus the data dir and smoke switch."""
+    """A lash config mapping -> `--preset X --set k=v ...`, plus this build's machine and smoke switches."""
     overrides = dict(overrides)
     args = []
     preset = overrides.pop("preset", None)
     if preset:
         args += ["--preset", preset]
-    if config.get("data_dir"):
-        overrides = _deep_merge(overrides, {"data": {"data_dir": config["data_dir"]}})
     if config["gpus_per_run"] > 0:  # the job gets GPUs (e.g. SLURM `gpu` resource): train on them
-        overrides = _deep_merge(overrides, {"train": {"device": "cuda"}})
+        overrides = deep_merge(overrides, {"train": {"device": "cuda"}})
     if config["kernels"] != "fast":  # only a non-default value changes the rules' command lines
-        overrides = _deep_merge(overrides, {"train": {"kernels": config["kernels"]}})
-    for key, value in _flatten(overrides):
-        args += ["--set", f"{key}={json.dumps(value)}"]
+        overrides = deep_merge(overrides, {"train": {"kernels": config["kernels"]}})
+    for key, value in flatten_overrides(overrides):
+        args += ["--set", f"{key}={set_value(value)}"]
     if config.get("smoke"):
         # last, so that no protocol or variant setting lifts the smoke budget
         args += ["--smoke", "--set", f"train.max_epochs={config['smoke_max_epochs']}"]
@@ -156,8 +160,8 @@ def lash_args(overrides):
 def run_overrides(family, protocol, variant):
     spec = copy.deepcopy(config["families"][family][variant])
     per_protocol = {p: spec.pop(p, {}) for p in PROTOCOLS}
-    merged = _deep_merge(config["protocols"][protocol], spec)
-    return _deep_merge(merged, per_protocol[protocol])
+    merged = deep_merge(config["protocols"][protocol], spec)
+    return deep_merge(merged, per_protocol[protocol])
 
 
 def train_args(wildcards):
@@ -180,24 +184,28 @@ def ashem_runs():
     runs = [
         out(f"results/ashem/{protocol}-{variant}/seed~{seed}.json")
         for protocol, variants in a["run"].items()
-        for variant in selected("ashem", variants)
+        for variant in variants
         for seed in config["word_seeds"]
     ]
     runs += [
         out(f"results/ashem/{protocol}-{variant}/seed~{seed}.json")
         for protocol in a["baseline_protocols"]
-        for variant in selected("ashem", a.get("baseline_variants", list(a["baselines"])))
+        for variant in a.get("baseline_variants", list(a["baselines"]))
         for seed in config["word_seeds"]
     ]
+    if a.get("provenance_seed") is not None:
+        # The published method at the published seed (PAPER_SPEC 5.3), through the same rules; the
+        # statistics over word_seeds leave it out (its seed is ashem.provenance_seed).
+        runs.append(out(f"results/ashem/original-ashem/seed~{a['provenance_seed']}.json"))
     p = config.get("progressive")
     if p:
         runs += [
             out(f"results/progressive/{protocol}-{variant}/seed~{seed}.json")
             for protocol in p["protocols"]
-            for variant in selected("progressive", list(p["variants"]))
+            for variant in p["variants"]
             for seed in config["word_seeds"]
         ]
-    return runs
+    return list(dict.fromkeys(runs))
 
 
 def all_runs():
@@ -225,11 +233,21 @@ def setup_runs():
 ASHEM_VARIANTS = "|".join(config.get("ashem", {}).get("variants", {"none": {}}))
 ASHEM_BASELINES = "|".join(config.get("ashem", {}).get("baselines", {"none": {}}))
 
+# Word-level order when cores are scarce (issue 12): ASHEM's shared stages, the published method, its
+# frozen-head variant and the matched-compute baselines first, then progressive training, then soft
+# freezing and any other phase-2 variant; the character-level runs (priority 0) after all of them.
+PRIORITY_FIRST, PRIORITY_PROGRESSIVE, PRIORITY_LAST = 30, 20, 10
+FIRST_PHASE2_VARIANTS = ("ashem", "frozen_head")
+
+
+def phase2_priority(wildcards):
+    return PRIORITY_FIRST if wildcards.variant in FIRST_PHASE2_VARIANTS else PRIORITY_LAST
+
 
 def _ashem_base(protocol, preset=None):
     """The protocol's preset (or `preset`) with the protocol's ASHEM overrides."""
     base = {"preset": preset or config["ashem"]["presets"][protocol]}
-    return _deep_merge(base, config["ashem"].get("overrides", {}).get(protocol, {}))
+    return deep_merge(base, config["ashem"].get("overrides", {}).get(protocol, {}))
 
 
 def ashem_args(wildcards):
@@ -238,7 +256,7 @@ def ashem_args(wildcards):
 
 def ashem_variant_args(wildcards):
     overrides = _ashem_base(wildcards.protocol)
-    return lash_args(_deep_merge(overrides, config["ashem"]["variants"][wildcards.variant]))
+    return lash_args(deep_merge(overrides, config["ashem"]["variants"][wildcards.variant]))
 
 
 def ashem_baseline_args(wildcards):
@@ -249,3 +267,17 @@ def ashem_baseline_args(wildcards):
 
 def progressive_args(wildcards):
     return lash_args({"preset": config["progressive"]["variants"][wildcards.variant]})
+
+
+def check_before_jobs():
+    """Snakemake's onstart (a real run, after the DAG is known, before any job starts or any output is
+    removed): the corpus if a job will read WikiText-2, TeX if the paper will be built."""
+    if workflow.touch:  # --touch runs no job
+        return
+    jobs = [
+        (job.rule.name, getattr(job.params, "args", None)) for job in workflow.dag.needrun_jobs()
+    ]
+    try:
+        preflight.check_before_jobs(jobs, DATA_DIR, bool(config.get("offline")))
+    except preflight.PreflightError as exc:
+        raise WorkflowError(f"no job was started: {exc}") from None

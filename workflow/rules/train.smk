@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        lash=LASH_SOURCES,
+        lash=TRAIN_SOURCES,
     output:
         out("results/{family}/{protocol}-{variant}/seed~{seed}.json"),
     log:
@@ -14,7 +14,7 @@ rule train:
         CONDA_ENV
     threads: config["threads_per_run"]
     resources:
-        mem_mb=2000,
+        mem_mb=2000,  # character level: well under 2 GB resident
         runtime=60,
         gpu=config["gpus_per_run"],
     params:
@@ -28,7 +28,7 @@ rule train:
 
 rule train_provenance:
     input:
-        lash=LASH_SOURCES,
+        lash=TRAIN_SOURCES,
     output:
         out("results/provenance/{corpus}-{preset}/seed~{seed}.json"),
     log:
