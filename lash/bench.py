@@ -10,11 +10,9 @@ ratios are taken per round and reported with their quartiles.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import random
 import statistics
-import sys
 import time
 from typing import Callable
 
@@ -25,7 +23,6 @@ from .config import ModelConfig
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
-from .io import check_writable, write_atomic, write_json_atomic
 from .train import active_exits, build_optimizer, training_loss
 
 WORKLOADS: dict[str, dict] = {
@@ -292,62 +289,28 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_train_bench(args) -> int:
-    for path in (args.out, args.md):  # before minutes of timing; PermissionError -> `lash:` exit 2
-        if path:
-            check_writable(path)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def run_train_bench(names: list[str], rounds: int, steps: int, threads: int | None = None,
+                    with_llama: bool = True, retain_memory: bool = True, compile_blocks: bool = False,
+                    log=print) -> dict:
+    """The report of `lash bench train`: every workload of `names` (keys of WORKLOADS) timed."""
+    if threads:
+        torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
-    if not args.no_retain_memory:
+    if retain_memory:
         retain_freed_memory()  # applies to every contender in this process alike
-    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    report = {"machine": machine(), "rounds": args.rounds, "steps_per_round": args.steps,
-              "retain_freed_memory": not args.no_retain_memory, "workloads": {}}
+    report = {"machine": machine(), "rounds": rounds, "steps_per_round": steps,
+              "retain_freed_memory": retain_memory, "workloads": {}}
     for name in names:
-        report["workloads"][name] = bench_workload(name, WORKLOADS[name], args.rounds, args.steps,
-                                                   not args.no_llama, log, not args.no_retain_memory,
-                                                   args.compile)
-    for name, r in report["workloads"].items():
-        c = r["contenders"]
-        line = f"{name}: " + ", ".join(f"{k} {v['tokens_per_s']:,.0f} tok/s" for k, v in c.items()
-                                       if "tokens_per_s" in v)
-        line += (f"; fast {r['lash_fast_gflops']:.0f} GFLOP/s = {r['lash_fast_fraction_of_peak']:.2f} "
-                 f"of matmul peak {r['matmul_peak_gflops']:.0f}; "
-                 + ", ".join(f"{k} {v['median']:.2f}x" for k, v in r["speedup"].items()))
-        print(line)
-    if args.out:
-        write_json_atomic(args.out, report)
-    if args.md:
-        write_atomic(args.md, lambda fh: fh.write(to_markdown(report).encode()))
-    return 0
+        report["workloads"][name] = bench_workload(name, WORKLOADS[name], rounds, steps, with_llama, log,
+                                                   retain_memory, compile_blocks)
+    return report
 
 
-def add_parsers(bench_subparsers) -> None:
-    """Register `train` under the `lash bench` sub-command parsers."""
-    p = bench_subparsers.add_parser("train", help="tokens/s of a training step: lash vs LlamaForCausalLM")
-    p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--rounds", type=int, default=15, help="timing rounds (contenders shuffled in each)")
-    p.add_argument("--steps", type=int, default=3, help="steps per contender per round")
-    p.add_argument("--no-llama", action="store_true", help="skip LlamaForCausalLM")
-    p.add_argument("--compile", action="store_true",
-                   help="add a contender whose blocks are torch.compile'd (the first step compiles)")
-    p.add_argument("--no-retain-memory", action="store_true",
-                   help="leave glibc's allocator at its defaults (see lash.fused.retain_freed_memory)")
-    p.add_argument("--out", help="write the results JSON here")
-    p.add_argument("--md", help="write a Markdown table of the results here")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=run_train_bench)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lash bench")
-    add_parsers(parser.add_subparsers(dest="bench", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def summary_line(name: str, r: dict) -> str:
+    """One workload's result in one line: tokens/s, GFLOP/s and the speed-ups."""
+    c = r["contenders"]
+    line = f"{name}: " + ", ".join(f"{k} {v['tokens_per_s']:,.0f} tok/s" for k, v in c.items()
+                                   if "tokens_per_s" in v)
+    return line + (f"; fast {r['lash_fast_gflops']:.0f} GFLOP/s = {r['lash_fast_fraction_of_peak']:.2f} "
+                   f"of matmul peak {r['matmul_peak_gflops']:.0f}; "
+                   + ", ".join(f"{k} {v['median']:.2f}x" for k, v in r["speedup"].items()))

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 
 import torch
@@ -34,18 +33,6 @@ MODELS = {
     "ashem": (dict(dim=64, n_heads=4, n_layers=4), 2, 33_278),
     "deep_stack": (dict(dim=256, n_heads=4, n_layers=8), 1, 8_192),
 }
-
-
-def add_parsers(bench_subparsers) -> None:
-    """Add `early-exit` to the subcommands of `lash bench`."""
-    p = bench_subparsers.add_parser("early-exit", help="time full vs skip early-exit inference")
-    p.add_argument("--smoke", action="store_true", help="the ASHEM model only, few repeats (< 60 s)")
-    p.add_argument("--out", help="results JSON (written atomically)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: steadier timings)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="auto = CPU, and the GPU too when one is available")
-    p.add_argument("--repeats", type=int, help="timed samples per mode (default 5 smoke / 7 full)")
-    p.set_defaults(func=cmd_bench)
 
 
 def _sync(device: str) -> None:
@@ -186,28 +173,3 @@ def run_bench(smoke: bool = False, threads: int = 1, device: str = "auto",
         "repeats": repeats,
         "wall_s": round(time.perf_counter() - start, 3),
     }
-
-
-def cmd_bench(args) -> int:
-    from .io import check_writable, write_json_atomic
-
-    try:
-        if args.out:
-            check_writable(args.out)
-    except PermissionError as exc:
-        print(f"lash: {exc}", file=sys.stderr)
-        return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("lash: --device cuda but no GPU is available. Fix: use --device auto or cpu", file=sys.stderr)
-        return 2
-    result = run_bench(args.smoke, args.threads, args.device, args.repeats)
-    for r in result["rows"]:
-        if r["mode"] in ("skip", "generate_skip"):
-            print(f"{r['device']:4} {r['model']:10} {r['mode']:13} batch {r['batch']:2} "
-                  f"{r['deep_context']:9} "
-                  f"exit {r['exit_fraction']:.2f}  ideal {r['speedup_ideal']:.2f}x  measured "
-                  f"{r['speedup_measured']:.2f}x  ({r['tokens_per_s']:.0f} tok/s)")
-    if args.out:
-        write_json_atomic(args.out, result)
-        print(f"-> {args.out}")
-    return 0

@@ -9,180 +9,122 @@
     lash progressive    ... --out RESULT.json
 
 Every stage takes the config arguments of `lash train` and refuses an input made with another
-config. Outputs are written atomically. lash.cli registers these with `ashem_cli.add_parsers(sub)`;
-each parser sets `func`, called as `args.func(args)` -> exit status.
+config. Outputs are written atomically. Each command is `cmd_<stage>(args, cfg) -> exit status`,
+run by lash.cli.runner (config resolved, inputs and outputs checked, errors mapped).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import sys
 import time
 
-from .config import ConfigError, load_yaml, resolve_config
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    from .cli import _add_config_args  # lazy: lash.cli imports this module
-
-    _add_config_args(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+from ..errors import ConfigError
+from ..io import write_json_atomic
+from .args import add_config_args, register
 
 
 def add_parsers(subparsers) -> None:
     """Add `ashem` (with its stages) and `progressive` to the `lash` subcommands."""
     p_ashem = subparsers.add_parser("ashem", help="ASHEM stages: phase1, mine, phase2, evaluate, baseline")
-    p_ashem.set_defaults(func=lambda args: _usage(p_ashem))
     stages = p_ashem.add_subparsers(dest="ashem_stage", required=True)
 
     p = stages.add_parser("phase1", help="train the shallow phase-1 model")
-    _common(p)
+    add_config_args(p)
     p.add_argument("--checkpoint", required=True, help="phase-1 model (.pt)")
     p.add_argument("--out", required=True, help="phase-1 results JSON")
-    p.set_defaults(func=cmd_phase1)
+    register(p, cmd_phase1, outputs=("checkpoint", "out"))
 
     p = stages.add_parser("mine", help="quantile threshold and hard tokens from the phase-1 model")
-    _common(p)
+    add_config_args(p)
     p.add_argument("--phase1", required=True, help="output of `lash ashem phase1 --checkpoint`")
     p.add_argument("--out", required=True, help="mined hard tokens (.pt)")
     p.add_argument("--summary", required=True, help="mining summary JSON")
-    p.set_defaults(func=cmd_mine)
+    register(p, cmd_mine, inputs=("phase1",), outputs=("out", "summary"))
 
     p = stages.add_parser("phase2", help="grow the model and train the new layers on hard tokens")
-    _common(p)
+    add_config_args(p)
     p.add_argument("--phase1", required=True, help="output of `lash ashem phase1 --checkpoint`")
     p.add_argument("--mined", required=True, help="output of `lash ashem mine --out`")
     p.add_argument("--checkpoint", required=True, help="phase-2 model (.pt)")
     p.add_argument("--out", required=True, help="phase-2 results JSON")
-    p.set_defaults(func=cmd_phase2)
+    register(p, cmd_phase2, inputs=("phase1", "mined"), outputs=("checkpoint", "out"))
 
     p = stages.add_parser("evaluate", help="two-stage routed evaluation: the final results JSON")
-    _common(p)
+    add_config_args(p)
     p.add_argument("--phase2", required=True, help="output of `lash ashem phase2 --checkpoint`")
     p.add_argument("--mined", required=True, help="output of `lash ashem mine --out`")
     p.add_argument("--out", required=True, help="results JSON")
-    p.set_defaults(func=cmd_evaluate)
+    register(p, cmd_evaluate, inputs=("phase2", "mined"), outputs=("out",))
 
     p = stages.add_parser("baseline", help="a fair baseline trained on all tokens, evaluated like ASHEM")
-    _common(p)
+    add_config_args(p)
     p.add_argument("--mined", required=True, help="the ASHEM run's mined file (for its hard tokens)")
     p.add_argument("--match", help="an ASHEM results JSON: cut training at its training FLOPs")
     p.add_argument("--out", required=True, help="results JSON")
-    p.set_defaults(func=cmd_baseline)
+    register(p, cmd_baseline, inputs=("mined", "match"), outputs=("out",))
 
     p = subparsers.add_parser("progressive", help="progressive layer training (PAPER_SPEC 5.1)")
-    _common(p)
+    add_config_args(p)
     p.add_argument("--out", required=True, help="results JSON")
-    p.set_defaults(func=cmd_progressive)
+    register(p, cmd_progressive, outputs=("out",))
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def _resolve(args):
-    file_cfg = load_yaml(args.config) if args.config else None
-    return resolve_config(file_cfg, preset=args.preset, sets=args.sets, smoke=args.smoke, seed=args.seed)
-
-
-def _argv() -> list[str]:
-    return ["lash"] + sys.argv[1:]
-
-
-def _guarded(work):
-    """Run a command: config/checkpoint/data problems are one clear line and exit status 2."""
-    def run(args) -> int:
-        from .errors import CheckpointError
-        from .data import DataError
-        from .io import check_writable
-
-        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                            format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-        try:
-            cfg = _resolve(args)
-            for name in ("checkpoint", "out", "summary"):
-                if getattr(args, name, None):
-                    check_writable(getattr(args, name))
-            return work(args, cfg)
-        except (ConfigError, PermissionError, CheckpointError) as exc:
-            print(f"lash: {exc}", file=sys.stderr)
-            return 2
-        except DataError as exc:
-            print(f"lash: data error: {exc}", file=sys.stderr)
-            return 2
-    return run
-
-
-def _write(path, payload) -> None:
-    from .io import write_json_atomic
-
-    write_json_atomic(path, payload)
-
-
-@_guarded
 def cmd_phase1(args, cfg) -> int:
-    from . import ashem
+    from .. import ashem
 
     start = time.perf_counter()
     result = ashem.run_phase1(cfg)
     ashem.save_checkpoint(args.checkpoint, result["checkpoint"])
-    _write(args.out, ashem.payload(cfg, result, start, _argv()))
+    write_json_atomic(args.out, ashem.payload(cfg, result, start, args.argv))
     v = result["metrics"]["validation"]
     print(f"ashem phase1: validation ppl {v['ppl']:.4f} acc {v['acc']:.4f} "
           f"(best epoch {result['metrics']['best_epoch']}) -> {args.checkpoint}, {args.out}")
     return 0
 
 
-@_guarded
 def cmd_mine(args, cfg) -> int:
-    from . import ashem
+    from .. import ashem
 
     start = time.perf_counter()
     p1 = ashem.load_checkpoint(args.phase1, "ashem_phase1", cfg, "lash ashem phase1")
     result = ashem.run_mine(cfg, p1)
     ashem.save_checkpoint(args.out, result["checkpoint"])
-    _write(args.summary, ashem.payload(cfg, result, start, _argv()))
+    write_json_atomic(args.summary, ashem.payload(cfg, result, start, args.argv))
     m = result["metrics"]
     print(f"ashem mine: threshold {m['threshold']:.6g}, {m['n_hard']} of {m['n_tokens']} tokens hard, "
           f"phase-1 hard ppl {m['phase1_hard_ppl']:.4f} -> {args.out}, {args.summary}")
     return 0
 
 
-@_guarded
 def cmd_phase2(args, cfg) -> int:
-    from . import ashem
+    from .. import ashem
 
     start = time.perf_counter()
     p1 = ashem.load_checkpoint(args.phase1, "ashem_phase1", cfg, "lash ashem phase1")
     mined = ashem.load_checkpoint(args.mined, "ashem_mined", cfg, "lash ashem mine")
     result = ashem.run_phase2(cfg, p1, mined)
     ashem.save_checkpoint(args.checkpoint, result["checkpoint"])
-    _write(args.out, ashem.payload(cfg, result, start, _argv()))
+    write_json_atomic(args.out, ashem.payload(cfg, result, start, args.argv))
     b = result["metrics"]["best"]
     print(f"ashem phase2: best epoch {result['metrics']['best_epoch']} routed validation ppl "
           f"{b['validation']['ppl']:.4f}, hard ppl {b['hard_ppl']:.4f} -> {args.checkpoint}, {args.out}")
     return 0
 
 
-@_guarded
 def cmd_evaluate(args, cfg) -> int:
-    from . import ashem
+    from .. import ashem
 
     start = time.perf_counter()
     p2 = ashem.load_checkpoint(args.phase2, "ashem_phase2", cfg, "lash ashem phase2")
     mined = ashem.load_checkpoint(args.mined, "ashem_mined", cfg, "lash ashem mine")
     result = ashem.run_evaluate(cfg, p2, mined)
-    _write(args.out, ashem.payload(cfg, result, start, _argv()))
+    write_json_atomic(args.out, ashem.payload(cfg, result, start, args.argv))
     _print_headline("ashem evaluate", result["metrics"]["headline"], args.out)
     return 0
 
 
-@_guarded
 def cmd_baseline(args, cfg) -> int:
-    from . import ashem
+    from .. import ashem
 
     start = time.perf_counter()
     # the baseline shares data and seed with the ASHEM run, not its phase settings
@@ -196,18 +138,17 @@ def cmd_baseline(args, cfg) -> int:
             raise ConfigError("--match", f"cannot read training_compute.flops from {args.match} ({exc})",
                               "pass the results JSON of `lash ashem evaluate`") from exc
     result = ashem.run_baseline(cfg, mined, match)
-    _write(args.out, ashem.payload(cfg, result, start, _argv()))
+    write_json_atomic(args.out, ashem.payload(cfg, result, start, args.argv))
     _print_headline("ashem baseline", result["metrics"]["headline"], args.out)
     return 0
 
 
-@_guarded
 def cmd_progressive(args, cfg) -> int:
-    from . import ashem
+    from .. import ashem
 
     start = time.perf_counter()
     result = ashem.run_progressive(cfg)
-    _write(args.out, ashem.payload(cfg, result, start, _argv()))
+    write_json_atomic(args.out, ashem.payload(cfg, result, start, args.argv))
     m = result["metrics"]
     print(f"progressive ({m['supervision']}): phase 1 validation ppl {m['phase1']['validation']['ppl']:.4f}, "
           f"phase 2 {m['phase2']['validation']['ppl']:.4f} -> {args.out}")
