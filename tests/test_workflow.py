@@ -21,19 +21,40 @@ def snakemake(*args, cwd=REPO):
 
 
 def test_paper_plan_covers_every_family_and_seed(tmp_path):
+    """The whole design (issue 12): every variant, 5 seeds in both protocols, the word-level families
+    at seeds 0-4, the ASHEM provenance run at seed 42, and the word-level order by priority."""
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert "only" not in cfg and cfg["word_seeds"] == [0, 1, 2, 3, 4]
     proc = snakemake("-n", "--cores", "4", "results", "--config", f"output_root={tmp_path}",
                      "data_dir=../shared/data/wikitext-2", "-p")
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    only = cfg.get("only", {})
     for family, variants in cfg["families"].items():
-        for variant in only.get(family, variants):
+        for variant in variants:
             for protocol in cfg["protocols"]:
                 for seed in cfg["seeds"]:
                     assert f"results/{family}/{protocol}-{variant}/seed~{seed}.json" in text
+    assert "results/ds_exit/corrected-t0.7/seed~4.json" in text
     for corpus in cfg["provenance"]["corpora"]:
         assert f"results/provenance/{corpus}-asymmetric/seed~{cfg['published_seed']}.json" in text
+    word = [f"ashem/{p}-{v}" for p in ("original", "corrected") for v in ("ashem", "frozen_head", "soft_freeze")]
+    word += ["ashem/corrected-baseline_deep", "ashem/corrected-baseline_shallow_deep",
+             "progressive/original-standard", "progressive/original-deep_supervision"]
+    for run in word:
+        for seed in cfg["word_seeds"]:
+            assert f"results/{run}/seed~{seed}.json" in text, (run, seed)
+    assert "results/ashem/original-ashem/seed~42.json" in text
+    assert "results/ashem/corrected-ashem/seed~42.json" not in text
+    # ASHEM, frozen head and baselines first, then progressive, then soft freezing
+    blocks = {}
+    for block in text.split("\n\n"):
+        rule = next((ln.split()[1].rstrip(":") for ln in block.splitlines() if ln.startswith(("rule ", "localrule "))), None)
+        prio = next((int(ln.split()[1]) for ln in block.splitlines() if ln.strip().startswith("priority:")), 0)
+        variant = "soft_freeze" if "soft_freeze" in block else "other"
+        blocks.setdefault((rule, variant), set()).add(prio)
+    first = blocks[("ashem_evaluate", "other")] | blocks[("ashem_baseline", "other")] | blocks[("ashem_phase1", "other")]
+    assert min(first) > max(blocks[("progressive", "other")]) > max(blocks[("ashem_phase2", "soft_freeze")])
+    assert min(blocks[("ashem_evaluate", "soft_freeze")]) > max(blocks[("train", "other")])
 
 
 def test_extended_config_plans_every_variant_and_the_word_level_families(tmp_path):
@@ -94,15 +115,20 @@ def test_lint_is_clean():
 
 def test_one_smoke_job_runs_has_nothing_to_do_and_a_forced_rerun_is_bit_identical(tmp_path):
     target = f"{tmp_path}/results/alpha/corrected-a0.7/seed~0.json"
+    corpus = tmp_path / "corpus"  # the data directory reaches the job through LASH_DATA_DIR
+    corpus.mkdir()
     args = ["--cores", "1", "--configfile", "config/smoke.yaml", "--config", f"output_root={tmp_path}"]
-    proc = snakemake(target, *args)
+    proc = snakemake(target, *args, f"data_dir={corpus}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = json.loads(Path(target).read_text())
     assert run["config"]["layer_weights"] == {"1": 0.7, "2": 0.0, "3": 0.3}
     assert run["config"]["seed"] == 0 and run["config"]["data"]["corpus"] == "synthetic"
+    assert run["config"]["data"]["data_dir"] == str(corpus.resolve())
     assert run["provenance"]["threads"] == 1
-    again = snakemake(target, "-n", *args)
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    # Another spelling of the same directory, or none: nothing to do (no params, no command line changed)
+    for spelling in ([f"data_dir={corpus}/"], [f"data_dir={os.path.relpath(corpus, REPO)}"], []):
+        again = snakemake(target, "-n", *args, *spelling)
+        assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, spelling
     # The checkpoint lived outside the declared outputs and was removed after the finished run.
     assert not (tmp_path / "checkpoints/train/alpha/corrected-a0.7/seed~0/train.pt").exists()
     first_write = Path(target).stat().st_mtime_ns
