@@ -54,7 +54,15 @@ def _yaml(ctx, name, mapping) -> Path:
 # --------------------------------------------------------------------------- data, before any job
 
 def _data_dir_missing(ctx):
-    return _real_run(ctx, f"data_dir={ctx.tmp}/no-such-corpus", names=["data_dir", "no-such-corpus"])
+    """A forced rerun of a committed run with a wrong data_dir: refused, and the run file keeps its bytes
+    (Snakemake removes a job's outputs when the job starts)."""
+    committed = _root(ctx) / CHAR_JOB
+    committed.parent.mkdir(parents=True)
+    committed.write_text('{"committed": true}')
+    setup = _real_run(ctx, f"data_dir={ctx.tmp}/no-such-corpus", names=["data_dir", "no-such-corpus"],
+                      unchanged=[committed])
+    setup.absent = [_root(ctx) / "logs"]
+    return setup
 
 
 def _data_dir_altered(ctx):
@@ -107,6 +115,21 @@ def _no_tex_for_the_paper(ctx):
     return setup
 
 
+# --------------------------------------------------------------------------- a job that fails
+
+def _failed_job_shows_its_message(ctx):
+    """A job lash refuses (an unreadable resume checkpoint): the console shows lash's own message and
+    Fix from the job's log (profiles/default: show-failed-logs), not only Snakemake's summary."""
+    root = _root(ctx)
+    ckpt = root / "checkpoints/train/alpha/corrected-a0.7/seed~0/train.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    setup = Setup(["--cores", "1", f"{root}/{CHAR_JOB}", "--configfile", "config/smoke.yaml", "--config",
+                   f"output_root={root}"], root / CHAR_JOB, names=[str(ckpt)], runner="snakemake",
+                  drop_env=NO_DATA_ENV, unchanged=[ckpt])
+    return setup
+
+
 # --------------------------------------------------------------------------- config, while reading it
 
 def _seeds_not_integer(ctx):
@@ -153,6 +176,7 @@ CASES = [
     pytest.param(_offline_without_data_dir, id="workflow-offline-without-data-dir"),
     pytest.param(_bad_lash_key_in_a_variant, id="workflow-unknown-lash-key-in-a-variant"),
     pytest.param(_no_tex_for_the_paper, id="workflow-paper-without-tex"),
+    pytest.param(_failed_job_shows_its_message, id="workflow-failed-job-shows-the-lash-message"),
     pytest.param(_seeds_not_integer, id="workflow-seeds-not-integer"),
     pytest.param(_unknown_top_level_key, id="workflow-unknown-key"),
     pytest.param(_unknown_nested_key, id="workflow-unknown-ashem-key"),
