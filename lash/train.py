@@ -1,4 +1,6 @@
-"""Training: the weighted multi-exit loss, per-layer LR groups, alpha schedules, early stopping."""
+"""Training: the weighted multi-exit loss, per-layer LR groups, alpha schedules, and the one training
+loop (`train_model`: early stopping, restore-best, history, checkpoint/resume, finite checks), which
+trains any `TrainingTask`."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import logging
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from .checkpoint import TrainingCheckpoint, rng_state, set_rng_state
 from .config import AlphaScheduleConfig, RunConfig
 from .distributed import DistContext, wrap_for_training
+from .errors import LashError
 from .evaluate import selection_metrics
 from .fused import linear_cross_entropy, retain_freed_memory
 
@@ -116,6 +119,12 @@ def weights_for_epoch(cfg: RunConfig, epoch: int) -> dict[int, float]:
     return weights
 
 
+class DivergenceError(LashError):
+    """Training produced a loss or a validation metric that is not finite: the run stops, no results."""
+
+    label = "training diverged"
+
+
 @dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)
@@ -123,6 +132,86 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     resumed_from: int | None = None  # the epoch a checkpoint resumed after, if any
+
+
+class TrainingTask:
+    """What `train_model` trains and how it validates; the loop itself (early stopping, restore-best,
+    history, checkpoint/resume, finite checks) is the same for every task.
+
+    A task sets `name` (for messages), `lr_setting` (the config field and value of its learning
+    rate, named in a divergence Fix), `max_epochs`, `patience` and `restore_best`."""
+
+    name = "training"
+    lr_setting: tuple[str, float]
+    max_epochs: int
+    patience: int
+    restore_best: bool
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Called once before the first epoch to run, after a checkpoint was loaded."""
+
+    def begin_epoch(self, epoch: int) -> Sequence:
+        """The batches of a 0-indexed epoch."""
+        raise NotImplementedError
+
+    def batch_loss(self, batch) -> tuple[torch.Tensor, Callable[[], float]]:
+        """(the loss to backpropagate, a function giving the batch's loss for the history once the
+        optimizer step is done)."""
+        raise NotImplementedError
+
+    def validate(self, epoch: int) -> dict:
+        """The history entry's fields after "epoch" and "train_loss"; early stopping minimises
+        entry["validation"]["ppl"]."""
+        raise NotImplementedError
+
+
+class LanguageModelTask(TrainingTask):
+    """`lash train`'s task (also ASHEM's phase 1, its baselines and progressive training): the
+    weighted multi-exit loss on the train split (alpha schedule, per-layer LR groups), one slice of
+    every batch per process under torchrun, validation by lash.evaluate.selection_metrics."""
+
+    def __init__(self, model, data, cfg: RunConfig, ctx: DistContext | None = None, name: str = "lash train",
+                 lr_setting: str = "train.lr"):
+        t = cfg.train
+        self.model, self.data, self.cfg, self.ctx = model, data, cfg, ctx or DistContext()
+        self.name, self.lr_setting = name, (lr_setting, t.lr)
+        self.max_epochs, self.patience, self.restore_best = t.max_epochs, t.patience, t.restore_best
+        self.device = torch.device(t.device)
+        self._step_loss = None
+        self._weights: dict[int, float] = {}
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        t = self.cfg.train
+        return build_optimizer(self.model, t.lr, self.cfg.layer_lr_scales, t.weight_decay,
+                               fused=t.kernels == "fast")
+
+    def start(self) -> None:
+        t, cfg = self.cfg.train, self.cfg
+        uses_every_layer = max(active_exits(cfg.layer_weights, self.model.n_layers)) == self.model.n_layers
+        self._step_loss = wrap_for_training(
+            self.model, lambda m, x, y, w: training_loss(m, x, y, w, t.normalize_weights, t.kernels),
+            self.ctx, uses_every_parameter=uses_every_layer and t.alpha_schedule is None)
+
+    def begin_epoch(self, epoch: int) -> Sequence:
+        self._weights = weights_for_epoch(self.cfg, epoch)
+        return self.data.train.epoch(epoch)
+
+    def batch_loss(self, batch) -> tuple[torch.Tensor, Callable[[], float]]:
+        x, y = batch
+        ctx = self.ctx
+        x_local, y_local, share = ctx.shard(x.to(self.device), y.to(self.device))
+        loss = self._step_loss(x_local, y_local, self._weights)
+        if not ctx.enabled:
+            return loss, loss.item
+        # The global batch's mean loss (a single process keeps the plain value, bit for bit).
+        return loss * share, lambda: ctx.sum(loss.item() * y_local.numel()) / y.numel()
+
+    def validate(self, epoch: int) -> dict:
+        return {"weights": {str(k): v for k, v in self._weights.items()},
+                "validation": selection_metrics(self.model, self.data.validation.epoch(0), self.cfg)}
 
 
 def _progress(iterable, total: int, desc: str):
@@ -133,6 +222,38 @@ def _progress(iterable, total: int, desc: str):
     return iterable
 
 
+def _first_non_finite(tree, path: str = "") -> tuple[str, float] | None:
+    """(dotted path, value) of the first float in a nested dict/list that is NaN or infinite."""
+    if isinstance(tree, float):
+        return None if math.isfinite(tree) else (path, tree)
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _diverged(task: TrainingTask, cfg: RunConfig, what: str) -> DivergenceError:
+    name, lr = task.lr_setting
+    t = cfg.train
+    return DivergenceError(f"{task.name}: {what}. Fix: lower {name} (now {lr:g}), e.g. by a factor of 10, "
+                           f"and check train.grad_clip (now {t.grad_clip:g}) and train.weight_decay "
+                           f"(now {t.weight_decay:g}); no results were written")
+
+
+def _validate(task: TrainingTask, cfg: RunConfig, epoch: int) -> dict:
+    """The task's validation fields of the epoch (1-indexed), refused unless every number is finite."""
+    try:
+        fields = task.validate(epoch - 1)
+    except OverflowError as exc:  # exp() of a mean cross-entropy above ~709
+        raise _diverged(task, cfg, f"a validation perplexity overflows after epoch {epoch} ({exc})") from exc
+    bad = _first_non_finite(fields)
+    if bad is not None:
+        raise _diverged(task, cfg, f"the validation metric {bad[0]} is {bad[1]} after epoch {epoch}")
+    return fields
+
+
 def _training_state(model, optimizer, result: TrainResult, best_metric: float, bad_epochs: int,
                     best_state: dict | None, finished: bool) -> dict:
     return {"epoch": result.epochs_run, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -141,22 +262,21 @@ def _training_state(model, optimizer, result: TrainResult, best_metric: float, b
             "stopped_early": result.stopped_early, "finished": finished}
 
 
-def train_model(model, data, cfg: RunConfig,
-                on_epoch_end: Callable[[int, dict], None] | None = None,
-                checkpoint: TrainingCheckpoint | None = None,
-                ctx: DistContext | None = None) -> TrainResult:
-    """Train with early stopping on validation (`train.stop_metric`). With restore_best the best
-    epoch's weights are loaded back at the end; otherwise the last epoch's weights stay (the original).
+def train_model(model, data, cfg: RunConfig, checkpoint: TrainingCheckpoint | None = None,
+                ctx: DistContext | None = None, task: TrainingTask | None = None) -> TrainResult:
+    """Train with early stopping on the validation PPL of `task` (default: the LanguageModelTask of
+    cfg on data, which selects on `train.stop_metric`). With the task's restore_best the best epoch's
+    weights are loaded back at the end; otherwise the last epoch's weights stay (the original).
+    A training loss or validation metric that is not finite stops the run (DivergenceError).
 
     checkpoint: saved after every epoch and resumed from when it exists (`result.resumed_from` says
     after which epoch). ctx: the torchrun process group; each process trains on its slice of every
     batch (see lash.distributed)."""
-    t = cfg.train
     ctx = ctx or DistContext()
-    device = torch.device(t.device)
-    if t.kernels == "fast":
+    task = task or LanguageModelTask(model, data, cfg, ctx)
+    if cfg.train.kernels == "fast":
         retain_freed_memory()  # no page faults on re-allocated gradients each step
-    optimizer = build_optimizer(model, t.lr, cfg.layer_lr_scales, t.weight_decay, fused=t.kernels == "fast")
+    optimizer = task.build_optimizer()
     result = TrainResult()
     best_metric, bad_epochs, best_state, finished = math.inf, 0, None, False
     state = checkpoint.load() if checkpoint is not None else None
@@ -169,49 +289,45 @@ def train_model(model, data, cfg: RunConfig,
         result.stopped_early, finished = state["stopped_early"], state["finished"]
         best_metric, bad_epochs, best_state = state["best_metric"], state["bad_epochs"], state["best_state"]
         log.info("resumed from %s after epoch %d", checkpoint.path, state["epoch"])
-    uses_every_layer = max(active_exits(cfg.layer_weights, model.n_layers)) == model.n_layers
-    step_loss = wrap_for_training(
-        model, lambda m, x, y, w: training_loss(m, x, y, w, t.normalize_weights, t.kernels),
-        ctx, uses_every_parameter=uses_every_layer and cfg.train.alpha_schedule is None)
+    task.start()
     model.train()
-    for epoch in range(result.epochs_run, 0 if finished else t.max_epochs):
-        weights = weights_for_epoch(cfg, epoch)
+    for epoch in range(result.epochs_run, 0 if finished else task.max_epochs):
         total_loss, n_batches = 0.0, 0
-        batches = data.train.epoch(epoch)
-        for x, y in _progress(batches, len(batches), f"epoch {epoch + 1}"):
-            x_local, y_local, share = ctx.shard(x.to(device), y.to(device))
-            loss = step_loss(x_local, y_local, weights)
+        batches = task.begin_epoch(epoch)
+        for batch in _progress(batches, len(batches), f"epoch {epoch + 1}"):
+            loss, loss_value = task.batch_loss(batch)
             optimizer.zero_grad(set_to_none=True)
-            (loss * share if ctx.enabled else loss).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
             optimizer.step()
-            # The global batch's mean loss (a single process keeps the plain value, bit for bit).
-            total_loss += ctx.sum(loss.item() * y_local.numel()) / y.numel() if ctx.enabled else loss.item()
+            value = loss_value()
+            if not math.isfinite(value):
+                raise _diverged(task, cfg, f"the training loss is {value} at epoch {epoch + 1}, "
+                                f"batch {n_batches + 1} of {len(batches)}")
+            total_loss += value
             n_batches += 1
-        val = selection_metrics(model, data.validation.epoch(0), cfg)
         entry = {"epoch": epoch + 1, "train_loss": total_loss / max(1, n_batches),
-                 "weights": {str(k): v for k, v in weights.items()}, "validation": val}
+                 **_validate(task, cfg, epoch + 1)}
         result.history.append(entry)
         result.epochs_run = epoch + 1
-        improved = val["ppl"] < best_metric
+        val_ppl = entry["validation"]["ppl"]
+        improved = val_ppl < best_metric
         if improved:
-            best_metric, bad_epochs, result.best_epoch = val["ppl"], 0, epoch + 1
-            if t.restore_best:
+            best_metric, bad_epochs, result.best_epoch = val_ppl, 0, epoch + 1
+            if task.restore_best:
                 best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
-        log.info("epoch %d train_loss %.4f val_ppl %.4f%s", epoch + 1, entry["train_loss"], val["ppl"],
-                 " (best)" if improved else "")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, entry)
-        result.stopped_early = bad_epochs >= t.patience
-        finished = result.stopped_early or epoch + 1 == t.max_epochs
+        log.info("%s epoch %d train_loss %.4f val_ppl %.4f%s", task.name, epoch + 1, entry["train_loss"],
+                 val_ppl, " (best)" if improved else "")
+        result.stopped_early = bad_epochs >= task.patience
+        finished = result.stopped_early or epoch + 1 == task.max_epochs
         if checkpoint is not None and ctx.is_main:
             checkpoint.save(_training_state(model, optimizer, result, best_metric, bad_epochs,
                                             best_state, finished))
         ctx.barrier()
         if result.stopped_early:
             break
-    if t.restore_best and best_state is not None:
+    if task.restore_best and best_state is not None:
         model.load_state_dict(best_state)
     return result

@@ -5,7 +5,8 @@ import torch
 
 from lash.config import AlphaScheduleConfig, ModelConfig, resolve_config
 from lash.model import LashTransformer
-from lash.train import alpha_at, build_optimizer, weighted_exit_loss, weights_for_epoch
+from lash.train import (DivergenceError, TrainingTask, alpha_at, build_optimizer, train_model,
+                        weighted_exit_loss, weights_for_epoch)
 
 
 def manual_ce(logits, targets):
@@ -87,3 +88,76 @@ def test_dynamic_alpha_sets_first_and_last_exit():
     cfg = resolve_config(preset="dynamic_alpha_linear", sets=["train.max_epochs=5"])
     assert weights_for_epoch(cfg, 0) == pytest.approx({1: 0.9, 2: 0.0, 3: 0.1})
     assert weights_for_epoch(cfg, 4) == pytest.approx({1: 0.5, 2: 0.0, 3: 0.5})
+
+
+# --------------------------------------------------------------------------- the one training loop
+
+class ScriptedTask(TrainingTask):
+    """One weight w trained by SGD on the loss w (gradient 1, lr 0.1: w drops by 0.1 per batch, two
+    batches per epoch); the validation PPL of each epoch is scripted."""
+
+    name = "scripted task"
+
+    def __init__(self, model, val_ppls, patience=2, max_epochs=6, restore_best=True, nan_loss_at=None):
+        self.model, self.val_ppls, self.nan_loss_at = model, val_ppls, nan_loss_at
+        self.lr_setting = ("train.lr", 0.1)
+        self.max_epochs, self.patience, self.restore_best = max_epochs, patience, restore_best
+
+    def build_optimizer(self):
+        return torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+    def begin_epoch(self, epoch):
+        self.epoch = epoch
+        return [1, 2]
+
+    def batch_loss(self, batch):
+        loss = self.model.weight.sum()
+        if (self.epoch, batch) == self.nan_loss_at:
+            loss = loss * float("nan")
+        return loss, loss.item
+
+    def validate(self, epoch):
+        return {"validation": {"ppl": self.val_ppls[epoch]}, "epoch_seen": epoch}
+
+
+def _one_weight():
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    return model
+
+
+def test_the_loop_stops_early_restores_the_best_epoch_and_keeps_the_task_history():
+    cfg = resolve_config(smoke=True)
+    model = _one_weight()
+    result = train_model(model, None, cfg, task=ScriptedTask(model, [5.0, 4.0, 6.0, 7.0, 3.0]))
+    # best 4.0 after epoch 2; epochs 3 and 4 are worse: patience 2 stops after epoch 4
+    assert (result.best_epoch, result.epochs_run, result.stopped_early) == (2, 4, True)
+    assert model.weight.item() == pytest.approx(1.0 - 0.4, abs=1e-6)  # the weights of epoch 2, not of epoch 4
+    assert [e["epoch"] for e in result.history] == [1, 2, 3, 4]
+    assert [e["epoch_seen"] for e in result.history] == [0, 1, 2, 3]  # validate() gets 0-indexed epochs
+    # the history's loss is the mean of the two batches' losses before each step: (w + (w - 0.1)) / 2
+    assert [e["train_loss"] for e in result.history] == pytest.approx([0.95, 0.75, 0.55, 0.35], abs=1e-6)  # float32 w
+    kept = _one_weight()
+    train_model(kept, None, cfg, task=ScriptedTask(kept, [5.0, 4.0, 6.0, 7.0], restore_best=False))
+    assert kept.weight.item() == pytest.approx(1.0 - 0.8, abs=1e-6)  # the original: the last epoch's weights
+
+
+def test_a_non_finite_training_loss_stops_the_run_naming_epoch_batch_and_fix():
+    cfg = resolve_config(smoke=True)
+    model = _one_weight()
+    with pytest.raises(DivergenceError) as err:
+        train_model(model, None, cfg, task=ScriptedTask(model, [5.0] * 6, nan_loss_at=(1, 2)))
+    message = str(err.value)
+    assert "training loss is nan at epoch 2, batch 2 of 2" in message and "scripted task" in message
+    assert "Fix: lower train.lr (now 0.1)" in message and "train.grad_clip" in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_validation_metric_stops_the_run(bad):
+    cfg = resolve_config(smoke=True)
+    model = _one_weight()
+    with pytest.raises(DivergenceError) as err:
+        train_model(model, None, cfg, task=ScriptedTask(model, [5.0, bad, 4.0]))
+    assert f"validation metric validation.ppl is {bad} after epoch 2" in str(err.value)
+    assert "Fix:" in str(err.value)

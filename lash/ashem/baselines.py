@@ -14,7 +14,7 @@ from ..early_exit import MEASURES, collect_exit_stats
 from ..evaluate import routed_metrics
 from ..model import LashTransformer
 from ..seeding import seed_everything
-from ..train import train_model
+from ..train import LanguageModelTask, train_model
 from .common import load_data, mining_batches, ppl, split_batches, train_flops
 from .evaluation import calibration_report, exit_summary, exited, flat_index
 from .mine import quantile_threshold
@@ -59,7 +59,7 @@ def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None) 
     seed_everything(cfg.seed)
     model = LashTransformer(cfg.model, vocab).to(cfg.train.device)
     t0 = time.perf_counter()
-    result = train_model(model, run_data, cfg)
+    result = train_model(model, run_data, cfg, task=LanguageModelTask(model, run_data, cfg, name="ashem baseline"))
     train_s = time.perf_counter() - t0
     n_batches = sum(len(run_data.train.epoch(ep)) for ep in range(result.epochs_run))
     measure = cfg.eval.confidence

@@ -8,7 +8,7 @@ import time
 from ..config import RunConfig
 from ..model import LashTransformer
 from ..seeding import seed_everything
-from ..train import train_model
+from ..train import LanguageModelTask, train_model
 from .common import check_config, lm_metrics, load_data, phase_config, train_flops
 from .stage_files import stage_header, state_digest
 
@@ -25,7 +25,8 @@ def run_phase1(cfg: RunConfig) -> dict:
     seed_everything(cfg.seed)
     model = LashTransformer(pcfg.model, vocab).to(cfg.train.device)
     t0 = time.perf_counter()
-    result = train_model(model, data, pcfg)
+    result = train_model(model, data, pcfg, task=LanguageModelTask(model, data, pcfg, name="ashem phase 1",
+                                                                  lr_setting="ashem.phase1_lr"))
     train_s = time.perf_counter() - t0
     metrics = {
         "validation": lm_metrics(model, data.validation.epoch(0)),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import logging
-import math
 import time
 
 import torch
@@ -16,12 +13,10 @@ from ..errors import CheckpointError
 from ..evaluate import flops_per_token, routed_metrics
 from ..model import LashTransformer
 from ..seeding import seed_everything
-from ..train import build_optimizer
+from ..train import TrainingTask, build_optimizer, train_model
 from .common import check_config, load_data, split_rows
 from .hard_inputs import HardInputs
 from .stage_files import check_data, stage_header, state_digest
-
-log = logging.getLogger("lash.ashem")
 
 
 def grow_model(cfg: RunConfig, vocab: int, p1_state: dict) -> LashTransformer:
@@ -80,78 +75,95 @@ def phase2_flops(cfg: RunConfig, vocab: int, n_hard: int, epochs: int, n_rows: i
     return epochs * n_hard * per_token + precompute
 
 
-def run_phase2(cfg: RunConfig, p1: dict, mined: dict) -> dict:
-    check_config(cfg)
-    start = time.perf_counter()
-    data, threads = load_data(cfg)
+def permutation_generator(cfg: RunConfig) -> torch.Generator:
+    """The stream the hard tokens' order is drawn from (separate from the global RNG)."""
+    return torch.Generator().manual_seed(cfg.seed)
+
+
+def draw_permutation(generator: torch.Generator, n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=generator)
+
+
+class HardTokenTask(TrainingTask):
+    """Phase 2 for lash.train.train_model: batches of hard_batch_size hard tokens in one permutation
+    (the original: never reshuffled; a new one every epoch with hard_reshuffle), the CE of the deep
+    path, AdamW from configure_phase2; each epoch the routed validation at the mined threshold
+    (which early stopping minimises) and the Hard PPL of the training tokens."""
+
+    name = "ashem phase 2"
+
+    def __init__(self, model, cfg: RunConfig, inputs: HardInputs, val_batches, threshold: float, vocab: int):
+        a = cfg.ashem
+        self.model, self.cfg, self.inputs, self.val_batches = model, cfg, inputs, val_batches
+        self.threshold, self.vocab = threshold, vocab
+        self.lr_setting = ("ashem.phase2_lr", a.phase2_lr)
+        self.max_epochs, self.patience, self.restore_best = a.phase2_max_epochs, a.phase2_patience, True
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        return configure_phase2(self.model, self.cfg)
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        """The epoch's order, replayed from the start of the stream (so a resumed run draws the same)."""
+        generator = permutation_generator(self.cfg)
+        n = len(self.inputs)
+        perm = draw_permutation(generator, n)
+        for _ in range(epoch if self.cfg.ashem.hard_reshuffle else 0):
+            perm = draw_permutation(generator, n)
+        return perm
+
+    def begin_epoch(self, epoch: int) -> list[torch.Tensor]:
+        perm, size = self.permutation(epoch), self.cfg.ashem.hard_batch_size
+        return [perm[i:i + size] for i in range(0, len(perm), size)]
+
+    def batch_loss(self, idx: torch.Tensor):
+        loss = F.cross_entropy(self.inputs.logits(idx).float(), self.inputs.targets(idx))
+        return loss, loss.item
+
+    def validate(self, epoch: int) -> dict:
+        routed, _ = routed_eval(self.model, self.val_batches, self.cfg, self.threshold, self.vocab,
+                                self.cfg.ashem.eval_context)
+        return {"validation": {k: routed[k] for k in ("ppl", "acc", "shallow_fraction", "compute_fraction_layers")},
+                "hard_ppl": self.inputs.hard_ppl()}
+
+
+def _check_inputs(p1: dict, mined: dict, data) -> None:
     check_data(p1, data, "the phase-1 checkpoint")
     check_data(mined, data, "the mined file")
     if mined["phase1_digest"] != p1["state_digest"]:
         raise CheckpointError("the mined hard tokens come from another phase-1 model than the one "
                               "given. Fix: pass the --phase1 checkpoint that `lash ashem mine` used")
+
+
+def run_phase2(cfg: RunConfig, p1: dict, mined: dict) -> dict:
+    check_config(cfg)
+    start = time.perf_counter()
+    data, threads = load_data(cfg)
+    _check_inputs(p1, mined, data)
     a = cfg.ashem
     vocab = len(data.vocab)
     threshold = mined["threshold"]
-    hard = mined["hard"]
     model = grow_model(cfg, vocab, p1["state_dict"])
-    optimizer = configure_phase2(model, cfg)
     needs_rows = a.phase2_context == "full" or a.freeze == "soft"
     rows_x = split_rows(data, a.mine_split)[0] if needs_rows else None
-    inputs = HardInputs(model, cfg, hard, rows_x)
+    inputs = HardInputs(model, cfg, mined["hard"], rows_x)
     n = len(inputs)
     if n == 0:
         raise CheckpointError("the mined file holds no hard tokens. Fix: raise ashem.hard_ratio")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    perm = torch.randperm(n, generator=gen)  # the original: one permutation, never reshuffled
-    val_batches = data.validation.epoch(0)
-    history, best, bad, best_state = [], math.inf, 0, None
-    best_epoch, stopped = 0, False
-    t_train = 0.0
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    for epoch in range(a.phase2_max_epochs):
-        if a.hard_reshuffle and epoch > 0:
-            perm = torch.randperm(n, generator=gen)
-        t0 = time.perf_counter()
-        model.train()
-        total, steps = 0.0, 0
-        for i in range(0, n, a.hard_batch_size):
-            idx = perm[i:i + a.hard_batch_size]
-            loss = F.cross_entropy(inputs.logits(idx).float(), inputs.targets(idx))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            optimizer.step()
-            total += loss.item()
-            steps += 1
-        t_train += time.perf_counter() - t0
-        routed, _ = routed_eval(model, val_batches, cfg, threshold, vocab, a.eval_context)
-        entry = {"epoch": epoch + 1, "train_loss": total / steps,
-                 "validation": {k: routed[k] for k in ("ppl", "acc", "shallow_fraction",
-                                                       "compute_fraction_layers")},
-                 "hard_ppl": inputs.hard_ppl()}
-        history.append(entry)
-        improved = routed["ppl"] < best
-        if improved:
-            best, bad, best_epoch = routed["ppl"], 0, epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-        log.info("phase 2 epoch %d loss %.4f routed val ppl %.4f hard ppl %.4f%s", epoch + 1,
-                 entry["train_loss"], routed["ppl"], entry["hard_ppl"], " (best)" if improved else "")
-        if bad >= a.phase2_patience:
-            stopped = True
-            break
-    model.load_state_dict(best_state)
-    epochs_run = len(history)
+    task = HardTokenTask(model, cfg, inputs, data.validation.epoch(0), threshold, vocab)
+    t0 = time.perf_counter()
+    result = train_model(model, data, cfg, task=task)
+    train_s = time.perf_counter() - t0
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)  # frozen by the task
     metrics = {
-        "threshold": threshold, "n_hard": n, "best_epoch": best_epoch, "epochs_run": epochs_run,
-        "stopped_early": stopped, "history": history, "best": history[best_epoch - 1],
+        "threshold": threshold, "n_hard": n, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early, "history": result.history,
+        "best": result.history[result.best_epoch - 1],
         "n_params": model.num_parameters(), "n_trainable": n_trainable,
-        "training_flops": phase2_flops(cfg, vocab, n, epochs_run, 0 if rows_x is None else len(rows_x)),
+        "training_flops": phase2_flops(cfg, vocab, n, result.epochs_run, 0 if rows_x is None else len(rows_x)),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ck = {**stage_header("ashem_phase2", cfg, data), "state_dict": state,
           "state_digest": state_digest(state), "phase1_digest": p1["state_digest"],
           "metrics": metrics, "threshold": threshold}
-    timing = {"train_s": round(t_train, 3), "total_s": round(time.perf_counter() - start, 3)}
+    timing = {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - start, 3)}
     return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads}

@@ -8,7 +8,7 @@ import time
 from ..config import RunConfig
 from ..model import LashTransformer
 from ..seeding import seed_everything
-from ..train import train_model
+from ..train import LanguageModelTask, train_model
 from .common import check_config, lm_metrics, load_data, phase_config, split_batches, train_flops
 from .phase2 import grow_model
 
@@ -45,7 +45,8 @@ def run_progressive(cfg: RunConfig) -> dict:
     seed_everything(cfg.seed)
     model1 = LashTransformer(c1.model, vocab).to(cfg.train.device)
     t0 = time.perf_counter()
-    r1 = train_model(model1, data, c1)
+    r1 = train_model(model1, data, c1, task=LanguageModelTask(model1, data, c1, name="progressive phase 1",
+                                                            lr_setting="ashem.phase1_lr"))
     p1_s = time.perf_counter() - t0
     c2 = phase_config(cfg, a.phase2_layers, a.phase2_lr, a.phase2_patience, a.phase2_max_epochs,
                       _supervision_weights(sup, a.phase2_layers))
@@ -56,7 +57,8 @@ def run_progressive(cfg: RunConfig) -> dict:
     n_trainable = sum(p.numel() for p in model2.parameters() if p.requires_grad)
     data2 = dataclasses.replace(data, train=_EpochOffset(data.train, 1_000_000))
     t0 = time.perf_counter()
-    r2 = train_model(model2, data2, c2)
+    r2 = train_model(model2, data2, c2, task=LanguageModelTask(model2, data2, c2, name="progressive phase 2",
+                                                             lr_setting="ashem.phase2_lr"))
     p2_s = time.perf_counter() - t0
     split = "test" if data.test is not None else "validation"
     batches = split_batches(data, split).epoch(0)
