@@ -131,12 +131,21 @@ def linear_cross_entropy(hs: Sequence[torch.Tensor], weight: torch.Tensor, targe
 _RETAINED = False
 
 
+#: Blocks up to this size stay on the heap and are reused (training-step tensors: the [V, D] head and
+#: embedding gradients and the logits chunk are 8-9 MB at V = 33k); larger ones (evaluation's full
+#: [2048, V] logits, 140-270 MB) are mmap'ed and returned to the OS when freed. With every block up to
+#: 1 GiB kept on the heap, a word-level ASHEM phase 1 peaked anywhere between 0.85 and 8.4 GB resident
+#: (heap fragmentation, different from run to run); with this threshold, 0.86-0.87 GB.
+_MMAP_THRESHOLD = 32 << 20
+
+
 def retain_freed_memory() -> bool:
-    """Keep freed memory inside the process (glibc only; a no-op elsewhere). A training step frees and
-    re-allocates the same multi-megabyte tensors (gradients, the [V, D] head/embedding gradients,
-    logits); by default glibc returns blocks above 128 KiB-32 MiB to the OS with munmap, and every
-    step then pays page faults to touch fresh memory again (measured: ~30 % of a word-level step).
-    Raising the mmap and trim thresholds makes the allocator reuse those blocks. Process-wide and
+    """Keep freed training-step memory inside the process (glibc only; a no-op elsewhere). A training
+    step frees and re-allocates the same multi-megabyte tensors (gradients, the [V, D] head/embedding
+    gradients, logits chunks); by default glibc returns blocks above 128 KiB-32 MiB to the OS with munmap,
+    and every step then pays page faults to touch fresh memory again (measured: ~30 % of a word-level
+    step). Raising the trim threshold and the mmap threshold (to _MMAP_THRESHOLD) makes the allocator
+    reuse those blocks, while evaluation-sized buffers are still unmapped when freed. Process-wide and
     idempotent; numerics are untouched. Returns whether the setting was applied."""
     global _RETAINED
     if _RETAINED:
@@ -146,7 +155,8 @@ def retain_freed_memory() -> bool:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_trim_threshold, 1 << 30) == 1 and libc.mallopt(m_mmap_threshold, 1 << 30) == 1
+        ok = (libc.mallopt(m_trim_threshold, 1 << 30) == 1
+              and libc.mallopt(m_mmap_threshold, _MMAP_THRESHOLD) == 1)
     except (OSError, AttributeError):
         return False
     _RETAINED = bool(ok)
