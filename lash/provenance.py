@@ -5,13 +5,11 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
 from . import __version__
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .environment import REPO_ROOT, cpu_info, package_record
 
 
 def _git(*args: str) -> str | None:
@@ -26,7 +24,7 @@ def git_state() -> dict:
     """Commit and dirtiness of the source tree (results/ and figures/ changes do not count as dirty)."""
     sha = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no", "--", "lash", "workflow", "config",
-                  "Snakefile", "pyproject.toml")
+                  "Snakefile", "pyproject.toml", "requirements")
     return {"git_sha": sha, "git_dirty": bool(status) if status is not None else None}
 
 
@@ -38,6 +36,8 @@ def provenance(seed: int, data_digest: dict, device: str, threads: int, wall_sec
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_info(),  # metrics are bit-for-bit reproducible on the same kind of CPU
+        "environment": package_record(),
         "seed": seed,
         "data_digest": data_digest,
         "device": device,
