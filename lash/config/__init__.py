@@ -10,12 +10,14 @@ from .merge import WHOLE_MAPPINGS, deep_merge, flatten_overrides, parse_set
 from .presets import PRESETS, PROTOCOLS, SMOKE_OVERLAY
 from .resolve import config_to_yaml, from_dict, load_yaml, resolve_config
 from .schema import (AlphaScheduleConfig, AshemConfig, DataConfig, EvalConfig, ModelConfig, RunConfig,
-                     SyntheticConfig, TrainConfig)
-from .validate import validate
+                     SyntheticConfig, TrainConfig, choices)
+from .strict_yaml import StrictYAMLError, load_strict
+from .validate import check_hardware, did_you_mean, validate
 
 __all__ = [
     "AlphaScheduleConfig", "AshemConfig", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig",
-    "PRESETS", "PROTOCOLS", "RunConfig", "SMOKE_OVERLAY", "SyntheticConfig", "TrainConfig",
-    "WHOLE_MAPPINGS", "config_to_yaml", "deep_merge", "flatten_overrides", "from_dict", "load_yaml",
-    "parse_set", "resolve_config", "validate",
+    "PRESETS", "PROTOCOLS", "RunConfig", "SMOKE_OVERLAY", "StrictYAMLError", "SyntheticConfig",
+    "TrainConfig", "WHOLE_MAPPINGS", "check_hardware", "choices", "config_to_yaml", "deep_merge",
+    "did_you_mean", "flatten_overrides", "from_dict", "load_strict", "load_yaml", "parse_set",
+    "resolve_config", "validate",
 ]

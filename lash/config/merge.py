@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
+from .strict_yaml import parse_or_refuse
 
 #: Mappings that a new value replaces as a whole, never merged key by key: a new weight map means
 #: exactly that map. Dotted paths; deep_merge and flatten_overrides both read this one set.
@@ -40,22 +39,22 @@ def flatten_overrides(mapping: dict[str, Any], _prefix: str = "") -> list[tuple[
 
 
 def parse_set(assignment: str) -> dict[str, Any]:
-    """`a.b=value` -> {"a": {"b": value}}, the value parsed as YAML."""
+    """`a.b=value` -> {"a": {"b": value}}, the value parsed as (strict) YAML."""
     if "=" not in assignment:
         raise ConfigError(assignment, "a --set needs the form key=value",
                           "write for example --set train.max_epochs=3")
     key, raw = assignment.split("=", 1)
     key = key.strip()
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(key, f"the value {raw!r} is not valid YAML ({exc.problem})",
-                          "quote the value, e.g. --set 'layer_weights={1: 0.7, 3: 0.3}'") from exc
+    parts = key.split(".")
+    if not all(part.strip() for part in parts):
+        raise ConfigError(key or assignment, "the key has an empty part",
+                          "write a dotted key such as --set train.max_epochs=3")
+    shown = raw if len(raw) <= 80 else raw[:80] + "..."
+    value = parse_or_refuse(raw, key, f"the value {shown!r}",
+                            "quote the value, e.g. --set 'layer_weights={1: 0.7, 3: 0.3}'")
     out: dict[str, Any] = {}
     node = out
-    parts = key.split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
     return out
-

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import stat
+import typing
 from typing import Any
 
 import yaml
@@ -11,22 +14,45 @@ import yaml
 from ..errors import ConfigError
 from .merge import deep_merge, parse_set
 from .presets import PRESETS, PROTOCOLS, SMOKE_OVERLAY
-from .schema import (AlphaScheduleConfig, AshemConfig, DataConfig, EvalConfig, ModelConfig, RunConfig,
-                     SyntheticConfig, TrainConfig)
-from .validate import validate
+from .schema import RunConfig, field_types, optional_inner
+from .strict_yaml import parse_or_refuse
+from .validate import check_hardware, did_you_mean, validate
+
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """A run config file: a regular UTF-8 file holding one mapping, read with the strict loader."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # stat first: a FIFO would block open() forever
+            raise ConfigError("CONFIG", f"{path} is not a regular file",
+                              "pass a YAML file (not a directory, pipe or device)")
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            text = fh.read()
     except FileNotFoundError as exc:
         raise ConfigError("CONFIG", f"file {path} does not exist", "pass an existing YAML file") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError("CONFIG", f"{path} is not valid YAML: {exc}", "fix the YAML syntax") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("CONFIG", f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start})", "save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError("CONFIG", f"cannot read {path} ({exc.strerror})", "pass a readable YAML file") from exc
+    data = parse_or_refuse(text, "CONFIG", str(path), "fix the YAML syntax")
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise ConfigError("CONFIG", f"{path} must hold a mapping at the top level",
                           "write `key: value` lines")
     return data
+
+
+def _named(field_name: str, value: Any, known: dict) -> Any:
+    """A protocol or preset name: a string that names one of `known`, or a suggestion."""
+    if value is None:
+        return None
+    fix = f"use one of: {', '.join(sorted(known))}"
+    if not isinstance(value, str):
+        raise ConfigError(field_name, f"expected a name, got {value!r}", fix)
+    if value not in known:
+        raise ConfigError(field_name, f"unknown {field_name} {value!r}{did_you_mean(value, known)}", fix)
+    return value
 
 
 def resolve_config(
@@ -36,21 +62,18 @@ def resolve_config(
     smoke: bool = False,
     seed: int | None = None,
 ) -> RunConfig:
-    """Merge defaults, protocol, preset, file, smoke overlay and --set values; validate."""
+    """Merge defaults, protocol, preset, file, smoke overlay and --set values; validate; check that this
+    machine has the device the config asks for."""
     file_config = dict(file_config or {})
-    set_dicts = [parse_set(s) for s in (sets or [])]
-    top_sets = deep_merge({}, {})
-    for d in set_dicts:
-        top_sets = deep_merge(top_sets, d)
+    top_sets: dict[str, Any] = {}
+    for assignment in sets or []:
+        top_sets = deep_merge(top_sets, parse_set(assignment))
 
     protocol = top_sets.get("protocol", file_config.get("protocol", "corrected"))
-    if protocol not in PROTOCOLS:
-        raise ConfigError("protocol", f"unknown protocol {protocol!r}",
-                          f"use one of {sorted(PROTOCOLS)}")
-    preset = preset or top_sets.get("preset") or file_config.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {preset!r}",
-                          f"use one of: {', '.join(sorted(PRESETS))}")
+    if protocol is None:
+        raise ConfigError("protocol", "must not be null", f"use one of: {', '.join(sorted(PROTOCOLS))}")
+    protocol = _named("protocol", protocol, PROTOCOLS)
+    preset = _named("preset", preset or top_sets.get("preset") or file_config.get("preset"), PRESETS)
 
     merged = RunConfig().to_dict()
     merged = deep_merge(merged, PROTOCOLS[protocol])
@@ -65,70 +88,70 @@ def resolve_config(
     merged["preset"] = preset
     if seed is not None:
         merged["seed"] = seed
-    if merged["data"].get("data_dir") is None and os.environ.get("LASH_DATA_DIR"):
-        merged["data"]["data_dir"] = os.environ["LASH_DATA_DIR"]
+    data = merged.get("data")
+    if isinstance(data, dict) and data.get("data_dir") is None and os.environ.get("LASH_DATA_DIR"):
+        data["data_dir"] = os.environ["LASH_DATA_DIR"]
     cfg = from_dict(merged)
     validate(cfg)
+    check_hardware(cfg)
     return cfg
 
 
 # --------------------------------------------------------------------------- typed conversion
 
-_SECTIONS = {
-    "model": ModelConfig,
-    "data": DataConfig,
-    "train": TrainConfig,
-    "eval": EvalConfig,
-    "ashem": AshemConfig,
-    "data.synthetic": SyntheticConfig,
-    "train.alpha_schedule": AlphaScheduleConfig,
-}
-
-
 def _build(cls, values: Any, prefix: str):
+    """A config dataclass from a mapping: unknown keys refused, sections built, layer maps made int-keyed."""
     if not isinstance(values, dict):
         raise ConfigError(prefix, f"expected a mapping, got {values!r}", f"write `{prefix}:` as a section")
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    types = field_types(cls)
     kwargs = {}
     for key, value in values.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if key not in known:
-            raise ConfigError(path, "unknown key",
-                              f"remove it or use one of: {', '.join(sorted(known))}")
-        if path in _SECTIONS and value is not None:
-            value = _build(_SECTIONS[path], value, path)
-        elif not prefix and key in _SECTIONS:
-            value = _build(_SECTIONS[key], value, key)
+        if key not in types:
+            raise ConfigError(path, f"unknown key{did_you_mean(key, types)}",
+                              f"remove it or use one of: {', '.join(sorted(types))}")
+        tp, optional = optional_inner(types[key])
+        if value is None and optional:
+            pass
+        elif dataclasses.is_dataclass(tp):
+            value = _build(tp, value, path)
+        elif typing.get_origin(tp) is dict:
+            value = _int_keyed(value, path)
         kwargs[key] = value
     return cls(**kwargs)
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    cfg = _build(RunConfig, values, "")
-    cfg.layer_weights = _int_keyed(cfg.layer_weights, "layer_weights")
-    if cfg.layer_lr_scales is not None:
-        cfg.layer_lr_scales = _int_keyed(cfg.layer_lr_scales, "layer_lr_scales")
-    cfg.ashem.soft_lr_scales = _int_keyed(cfg.ashem.soft_lr_scales, "ashem.soft_lr_scales")
-    return cfg
+    return _build(RunConfig, values, "")
+
+
+_DIGITS = re.compile(r"\s*[0-9]+\s*")
 
 
 def _int_keyed(mapping: Any, name: str) -> dict[int, float]:
+    """{layer: number} with integer layers; "1" (JSON's spelling) is layer 1, 1.5 or true is refused."""
     if not isinstance(mapping, dict):
         raise ConfigError(name, f"expected a mapping of exit -> value, got {mapping!r}",
                           f"write e.g. --set '{name}={{1: 0.7, 2: 0, 3: 0.3}}'")
-    out = {}
+    out: dict[int, float] = {}
     for key, value in mapping.items():
-        try:
+        if isinstance(key, int) and not isinstance(key, bool):
+            layer = key
+        elif isinstance(key, str) and _DIGITS.fullmatch(key):
             layer = int(key)
-        except (TypeError, ValueError) as exc:
+        else:
             raise ConfigError(name, f"key {key!r} is not a layer number",
-                              "use integer layer numbers starting at 1") from exc
+                              "use integer layer numbers starting at 1")
+        if layer in out:
+            raise ConfigError(name, f"layer {layer} is given twice", "give each layer once")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}[{layer}]", f"value {value!r} is not a number",
-                              "use a number")
-        out[layer] = float(value)
+            raise ConfigError(f"{name}[{layer}]", f"value {value!r} is not a number", "use a number")
+        try:
+            out[layer] = float(value)
+        except OverflowError:
+            raise ConfigError(f"{name}[{layer}]", f"value {value!r} is not a finite number",
+                              "use a finite number") from None
     return dict(sorted(out.items()))
-
 
 
 def config_to_yaml(cfg: RunConfig) -> str:
