@@ -119,3 +119,18 @@ def test_a_job_with_invalid_lash_settings_is_refused_before_it_starts():
 def test_data_dir_is_checked_with_the_lash_loader(tmp_path):
     with pytest.raises(PreflightError, match=f"data_dir={tmp_path}/none does not give the verified corpus"):
         preflight.check_before_jobs([("train", "--preset ashem_corrected")], str(tmp_path / "none"), False)
+
+
+def test_the_schema_allows_the_values_lash_allows():
+    """Values with a meaning in lash are lash's (lash.config.choices): the schema must not drift."""
+    from lash.config import choices
+
+    props = SCHEMA["properties"]
+    assert tuple(props["kernels"]["enum"]) == choices("train.kernels")
+    assert set(props["protocols"]["propertyNames"]["enum"]) == set(choices("protocol"))
+    assert set(props["provenance"]["properties"]["corpora"]["items"]["enum"]) <= set(choices("data.corpus"))
+    for section in ("ashem", "progressive"):
+        for key, spec in props[section]["properties"].items():
+            enum = spec.get("propertyNames", spec.get("items", {})).get("enum")
+            if enum:
+                assert set(enum) == set(choices("protocol")), (section, key)
