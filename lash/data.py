@@ -1,7 +1,8 @@
 """Corpora, tokenization, vocabularies and batching (PAPER_SPEC section 2).
 
 Three corpora: real WikiText-2 (`wikitext-2-v1`, from a local directory or the Hugging Face hub, always
-verified against the token-stream digests of /work/shared/data/wikitext-2/SOURCE.md), the original
+verified against the token-stream digests of /work/shared/data/wikitext-2/SOURCE.md, and for character
+models against the digests of the exact text, since they read every character), the original
 scripts' fallback sentences (what the EASE-era numbers were really measured on, D1), and a synthetic
 Markov source whose entropy rate is known exactly (a floor for the achievable loss in smoke runs).
 """
@@ -12,6 +13,7 @@ import bisect
 import hashlib
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +27,13 @@ WIKITEXT2_TOKEN_DIGESTS: dict[str, str] = {
     "validation": "a6a8be740ca963ecb5b642aab48ac11eb02a006829c8adb93124183296a95aaa",
     "test": "d7ca54a4c3b6c583b6ec85b4c349260ea4660f38fd7bc47facd3b3aa06dcc9ff",
 }
+#: sha256 of each split's exact text (UTF-8) as read: what a character-level model sees. Equal to the
+#: file digests of SOURCE.md, and to the hub's rows reassembled by _read_hub (byte-identical).
+WIKITEXT2_TEXT_DIGESTS: dict[str, str] = {
+    "train": "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
+    "validation": "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
+    "test": "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+}
 SPLITS = ("train", "validation", "test")
 FALLBACK_TRAIN_SENTENCE = "The quick brown fox jumps over the lazy dog. "
 FALLBACK_VAL_SENTENCE = "A quick brown dog runs in the park. "
@@ -35,13 +44,23 @@ _NO_DATA_FIX = (
     "train.txt, validation.txt, test.txt, or give this machine access to the Hugging Face hub "
     "(data.source=hub)."
 )
-# (source, absolute path) -> verified split texts; hashing 13 MB once per process is enough.
-_CACHE: dict[tuple[str, str], dict[str, str]] = {}
+# (source, absolute path[, "exact"]) -> verified split texts; hashing 13 MB once per process is enough.
+_CACHE: dict[tuple[str, ...], dict[str, str]] = {}
 
 
 def token_stream_digest(text: str) -> str:
     """sha256 of the whitespace tokens joined by single spaces (independent of line-ending details)."""
     return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+def text_digest(text: str) -> str:
+    """sha256 of the exact characters (UTF-8): any changed, added or removed character changes it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _replace_fix(split: str) -> str:
+    return (f"Fix: replace {split}.txt with the verified wikitext-2-v1 copy (sha256 in SOURCE.md), or point "
+            "data.data_dir at a directory that has it.")
 
 
 # --------------------------------------------------------------------------- WikiText-2
@@ -56,24 +75,57 @@ def _resolve_source(source: str, data_dir: str | None) -> tuple[str, str]:
         return "local", os.path.abspath(data_dir)
     if source == "hub":
         return "hub", ""
-    raise DataError(f"unknown data.source {source!r}; use auto, local or hub")
+    raise DataError(f"unknown data.source {source!r}. Fix: use auto, local or hub")
+
+
+def _check_directory(path: str) -> None:
+    """data_dir must be a directory; say exactly what it is otherwise (missing, a file, a link loop)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise DataError(f"WikiText-2 directory {path} is a symbolic link to {os.readlink(path)}, which "
+                            f"does not exist. {_NO_DATA_FIX}") from None
+        raise DataError(f"WikiText-2 directory {path} does not exist. {_NO_DATA_FIX}") from None
+    except OSError as exc:  # a symbolic link loop, no permission, a path through a file
+        raise DataError(f"cannot open the WikiText-2 directory {path} ({exc.strerror}). {_NO_DATA_FIX}") from None
+    if not stat.S_ISDIR(mode):
+        raise DataError(f"data.data_dir {path} is not a directory. Fix: point data.data_dir (or LASH_DATA_DIR) "
+                        "at the directory that holds train.txt, validation.txt and test.txt.")
+
+
+def _read_split(path: str, split: str) -> str:
+    """One split file, refused unless it is a regular UTF-8 file (stat first: opening a FIFO blocks)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror}). {_NO_DATA_FIX}") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path} is not a regular file (a directory, pipe or device). {_replace_fix(split)}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}), "
+                        f"so it is not wikitext-2-v1. {_replace_fix(split)}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror}). {_NO_DATA_FIX}") from exc
 
 
 def _read_local(path: str) -> dict[str, str]:
-    if not os.path.isdir(path):
-        raise DataError(f"WikiText-2 directory {path} does not exist. {_NO_DATA_FIX}")
-    texts = {}
-    for split in SPLITS:
-        file = os.path.join(path, f"{split}.txt")
-        try:
-            with open(file, encoding="utf-8") as fh:
-                texts[split] = fh.read()
-        except OSError as exc:
-            raise DataError(f"cannot read {file} ({exc.strerror}). {_NO_DATA_FIX}") from exc
-    return texts
+    _check_directory(path)
+    return {split: _read_split(os.path.join(path, f"{split}.txt"), split) for split in SPLITS}
 
 
 def _read_hub() -> dict[str, str]:
+    from .offline import hub_cache_only, hub_unreachable_reason, is_offline
+
+    if not hub_cache_only():
+        unreachable = hub_unreachable_reason()
+        if unreachable:  # give up at once, before the Hugging Face libraries' retries
+            raise DataError(f"no data.data_dir is set and the Hugging Face hub cannot be reached ({unreachable}), "
+                            "so there is no WikiText-2 to read (with --offline, a copy already in the Hugging "
+                            f"Face cache would be used). {_NO_DATA_FIX}")
     try:
         import datasets  # lazy: importing it is slow and only this path needs it
 
@@ -81,31 +133,40 @@ def _read_hub() -> dict[str, str]:
         # The hub's blank rows are "" where the files have " \n"; restoring them makes the bytes equal.
         return {s: "".join(row if row else " \n" for row in ds[s]["text"]) for s in SPLITS}
     except Exception as exc:  # offline, missing package, renamed dataset: all mean "no data here"
-        from .offline import is_offline
+        offline = (" (with --offline, only a copy already in the Hugging Face cache can be used)"
+                   if is_offline() else "")
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        raise DataError(f"no data.data_dir is set and WikiText-2 could not be loaded from the Hugging Face "
+                        f"hub{offline} ({reason}). {_NO_DATA_FIX}") from exc
 
-        offline = " with --offline, only a copy already in the Hugging Face cache can be used;" if is_offline() else ""
-        raise DataError(f"could not load WikiText-2 from the Hugging Face hub ({type(exc).__name__}: "
-                        f"{exc});{offline} {_NO_DATA_FIX}") from exc
 
-
-def load_wikitext2(source: str = "auto", data_dir: str | None = None) -> dict[str, str]:
-    """{"train", "validation", "test"} -> full split text, verified against WIKITEXT2_TOKEN_DIGESTS.
-    Never substitutes another text: a run labelled WikiText-2 must have read WikiText-2."""
+def load_wikitext2(source: str = "auto", data_dir: str | None = None, exact: bool = False) -> dict[str, str]:
+    """{"train", "validation", "test"} -> full split text, verified against WIKITEXT2_TOKEN_DIGESTS and,
+    with `exact` (character-level models), against WIKITEXT2_TEXT_DIGESTS too. Never substitutes
+    another text: a run labelled WikiText-2 must have read WikiText-2, character for character."""
     kind, path = _resolve_source(source, data_dir)
     key = (kind, path)
+    where = path if kind == "local" else "the Hugging Face hub"
     if key not in _CACHE:
         texts = _read_local(path) if kind == "local" else _read_hub()
-        where = path if kind == "local" else "the Hugging Face hub"
-        for split in SPLITS:
-            actual, expected = token_stream_digest(texts[split]), WIKITEXT2_TOKEN_DIGESTS[split]
-            if actual != expected:
-                raise DataError(
-                    f"WikiText-2 split '{split}' from {where} has token-stream digest {actual}, expected "
-                    f"{expected} (wikitext-2-v1, see SOURCE.md): the file is altered, truncated or a "
-                    f"different variant (e.g. wikitext-2-raw-v1). Fix: replace {split}.txt with the "
-                    f"verified wikitext-2-v1 copy, or point data.data_dir at a directory that has it.")
+        _verify(texts, where, token_stream_digest, WIKITEXT2_TOKEN_DIGESTS, "token-stream digest",
+                "the file is altered, truncated or a different variant (e.g. wikitext-2-raw-v1)")
         _CACHE[key] = texts
+    if exact and key + ("exact",) not in _CACHE:
+        # the token digests are blind to whitespace; a character model reads it
+        _verify(_CACHE[key], where, text_digest, WIKITEXT2_TEXT_DIGESTS, "text digest",
+                "its words are right but not its exact characters (e.g. tabs for spaces, trailing spaces "
+                "stripped), and a character-level model reads every character")
+        _CACHE[key + ("exact",)] = _CACHE[key]
     return dict(_CACHE[key])
+
+
+def _verify(texts: dict[str, str], where: str, digest, expected: dict[str, str], kind: str, why: str) -> None:
+    for split in SPLITS:
+        actual = digest(texts[split])
+        if actual != expected[split]:
+            raise DataError(f"WikiText-2 split '{split}' from {where} has {kind} {actual}, expected "
+                            f"{expected[split]} (wikitext-2-v1, see SOURCE.md): {why}. {_replace_fix(split)}")
 
 
 def fallback_texts(train_size: int, val_size: int) -> dict[str, str]:
@@ -179,7 +240,7 @@ def tokenize(text: str, level: str, lowercase: bool = False) -> list[str]:
         return list(text.lower() if lowercase else text)
     if level == "word":
         return (text.lower() if lowercase else text).split()
-    raise DataError(f"unknown data.level {level!r}; use char or word")
+    raise DataError(f"unknown data.level {level!r}. Fix: use char or word")
 
 
 def detokenize(tokens: list[str], level: str) -> str:
@@ -203,7 +264,7 @@ class Vocab:
             return [self.stoi[t] for t in tokens]
         except KeyError as exc:
             raise DataError(f"token {exc.args[0]!r} is not in the vocabulary, which has no <unk> "
-                            "(data.vocab_from=train+validation at char level). Use data.vocab_from=train "
+                            "(data.vocab_from=train+validation at char level). Fix: use data.vocab_from=train "
                             "(adds <unk>) or drop the split that holds it (e.g. data.test_size=0)") from None
 
     def decode(self, ids) -> list[str]:
@@ -257,7 +318,7 @@ class Batches:
                 chunks = chunks[: (n // batch_size) * batch_size]
             self._x, self._y = chunks[:, :-1].contiguous(), chunks[:, 1:].contiguous()
         else:
-            raise DataError(f"unknown data.batching {scheme!r}; use contiguous or chunks")
+            raise DataError(f"unknown data.batching {scheme!r}. Fix: use contiguous or chunks")
         self.n_sequences = self._x.shape[0]
         self.n_tokens = self._y.numel()
 
@@ -282,7 +343,9 @@ class PreparedData:
     train: Batches
     validation: Batches
     test: Batches | None
-    digests: dict  # {"corpus": name, split: token_stream_digest of what is used, "source_digest_verified": bool}
+    # {"corpus": name, split: token_stream_digest of what is used, "source_digest_verified": bool, and at
+    # char level "char_sha256": {split: text_digest of the exact characters the model reads}}
+    digests: dict
     entropy_rate: float | None = None  # synthetic only, nats per token (per char at char level)
     info: dict = field(default_factory=dict)
 
@@ -292,21 +355,22 @@ def prepare_data(cfg, seed: int) -> PreparedData:
     sizes = {"train": cfg.train_size, "validation": cfg.val_size, "test": cfg.test_size}
     entropy_rate = None
     if cfg.corpus == "wikitext2":
-        full = load_wikitext2(cfg.source, cfg.data_dir)
+        full = load_wikitext2(cfg.source, cfg.data_dir, exact=cfg.level == "char")
         kind, path = _resolve_source(cfg.source, cfg.data_dir)
         source = f"local:{path}" if kind == "local" else "hub"
     elif cfg.corpus == "fallback":
         if cfg.level != "char":
             raise DataError("the fallback corpus is char-level only (it is what the original char-level "
-                            "scripts used); set data.level=char or data.corpus=wikitext2")
+                            "scripts used). Fix: set data.level=char or data.corpus=wikitext2")
         if cfg.train_size is None or cfg.val_size is None:
-            raise DataError("the fallback corpus needs data.train_size and data.val_size in characters")
+            raise DataError("the fallback corpus has no 'whole split'. Fix: set data.train_size and "
+                            "data.val_size to numbers of characters")
         full = fallback_texts(cfg.train_size, cfg.val_size)  # no test split: the original had none
         source = "fallback"
     elif cfg.corpus == "synthetic":
         wanted = {s: n for s, n in sizes.items() if n != 0}
         if any(n is None for n in wanted.values()):
-            raise DataError("the synthetic corpus has no 'whole split'; set data.train_size, "
+            raise DataError("the synthetic corpus has no 'whole split'. Fix: set data.train_size, "
                             "data.val_size and data.test_size to numbers")
         # Each symbol renders to >= 3 chars, so n//3 + 1 symbols cover n chars.
         n_sym = wanted if cfg.level == "word" else {s: n // 3 + 1 for s, n in wanted.items()}
@@ -314,9 +378,13 @@ def prepare_data(cfg, seed: int) -> PreparedData:
         entropy_rate = markov_entropy_rate(cfg.synthetic, per="token" if cfg.level == "word" else "char")
         source = "generated"
     else:
-        raise DataError(f"unknown data.corpus {cfg.corpus!r}; use wikitext2, fallback or synthetic")
+        raise DataError(f"unknown data.corpus {cfg.corpus!r}. Fix: use wikitext2, fallback or synthetic")
 
     splits = [s for s in SPLITS if s in full and sizes[s] != 0]
+    for split, name in (("train", "train_size"), ("validation", "val_size")):
+        if split not in splits:
+            raise DataError(f"data.{name} is 0, but training needs a {split} split. Fix: set data.{name} to a "
+                            "positive size, or null for the whole split")
     tokens = {}
     for split in splits:
         n = sizes[split]
@@ -333,7 +401,8 @@ def prepare_data(cfg, seed: int) -> PreparedData:
     elif cfg.vocab_from == "full_train+validation":  # the original D2 word vocab: whole splits
         vocab_lists = [tokenize(full[s], cfg.level, cfg.lowercase) for s in ("train", "validation")]
     else:
-        raise DataError(f"unknown data.vocab_from {cfg.vocab_from!r}")
+        raise DataError(f"unknown data.vocab_from {cfg.vocab_from!r}. Fix: use train, train+validation or "
+                        "full_train+validation")
     vocab = build_vocab(vocab_lists, cfg.level, cfg.vocab_from)
 
     batches = {}
@@ -345,13 +414,15 @@ def prepare_data(cfg, seed: int) -> PreparedData:
                     shuffle_seed=seed if split == "train" else None)
         if len(b) == 0:
             raise DataError(f"split '{split}' has {len(ids)} tokens, too few for one batch of "
-                            f"{cfg.batch_size} x {cfg.seq_len}; raise its size (data.train_size/"
+                            f"{cfg.batch_size} x {cfg.seq_len}. Fix: raise its size (data.train_size/"
                             "val_size/test_size) or lower data.seq_len / data.batch_size")
         batches[split] = b
 
     digests = {"corpus": cfg.corpus, "source_digest_verified": cfg.corpus == "wikitext2"}
     for split in splits:  # of the token stream the model sees (after truncation and lowercasing)
         digests[split] = token_stream_digest(detokenize(tokens[split], cfg.level))
+    if cfg.level == "char":  # a character model sees whitespace too
+        digests["char_sha256"] = {split: text_digest("".join(tokens[split])) for split in splits}
     info = {
         "corpus": cfg.corpus, "level": cfg.level, "source": source, "vocab_size": len(vocab),
         "sizes": {s: len(tokens[s]) for s in splits},

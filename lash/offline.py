@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from urllib.parse import urlparse
 
 ENV = "LASH_OFFLINE"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "", None}
@@ -22,6 +24,40 @@ class OfflineError(ConnectionRefusedError):
 
 def is_offline() -> bool:
     return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def hub_cache_only() -> bool:
+    """The Hugging Face libraries will not touch the network (lash's or their own offline mode)."""
+    flags = (os.environ.get(v, "").strip().lower() for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return is_offline() or any(f in ("1", "true", "yes", "on") for f in flags)
+
+
+def hub_address() -> tuple[str, int]:
+    """(host, port) of the Hugging Face hub this process would use (HF_ENDPOINT, else huggingface.co)."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+
+
+def hub_unreachable_reason(timeout: float = 5.0) -> str | None:
+    """None when a TCP connection to the hub opens within `timeout` seconds, else why not. Asked once
+    before loading, so that a machine without network gives up at once instead of after the Hugging
+    Face libraries' retries. The lookup runs in a thread: getaddrinfo itself has no timeout."""
+    host, port = hub_address()
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc.strerror or str(exc) or type(exc).__name__)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        return f"{host}:{port}: no answer within {timeout:g} s"
+    return None if outcome[0] is None else f"{host}:{port}: {outcome[0]}"
 
 
 def _is_local(host) -> bool:

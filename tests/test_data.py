@@ -1,5 +1,6 @@
 """Tests of lash.data: corpora, digests, tokenizers, vocabularies and batch schemes (PAPER_SPEC section 2)."""
 
+import hashlib
 import math
 import os
 import sys
@@ -11,6 +12,7 @@ import torch
 from conftest import WIKITEXT_DIR as WIKI_DIR
 
 from lash import data as D
+from lash import offline
 from lash.config import DataConfig, SyntheticConfig
 
 # CI always has ../shared beside the clone: there a missing corpus fails instead of skipping.
@@ -111,6 +113,71 @@ def test_local_wikitext_digests_match_source_md():
 
 
 @needs_wiki
+def test_exact_text_digests_are_the_files_of_source_md():
+    """The constants are the sha256 of the files SOURCE.md lists (its table), i.e. of the exact text."""
+    source_md = (WIKI_DIR / "SOURCE.md").read_text(encoding="utf-8")
+    for split in D.SPLITS:
+        file_digest = hashlib.sha256((WIKI_DIR / f"{split}.txt").read_bytes()).hexdigest()
+        assert D.WIKITEXT2_TEXT_DIGESTS[split] == file_digest
+        assert f"| {split}.txt |" in source_md and f"`{file_digest}`" in source_md
+    texts = D.load_wikitext2("local", str(WIKI_DIR), exact=True)
+    assert D.text_digest(texts["test"]) == D.WIKITEXT2_TEXT_DIGESTS["test"]
+
+
+def _copy_with(tmp_path, split: str, change) -> str:
+    """A data directory whose `split` is changed by `change(text)`, the other splits linked to the real ones."""
+    for other in D.SPLITS:
+        if other != split:
+            (tmp_path / f"{other}.txt").symlink_to(WIKI_DIR / f"{other}.txt")
+    text = (WIKI_DIR / f"{split}.txt").read_text(encoding="utf-8")
+    changed = change(text)
+    assert changed != text and D.token_stream_digest(changed) == D.token_stream_digest(text)
+    (tmp_path / f"{split}.txt").write_text(changed, encoding="utf-8")
+    return str(tmp_path)
+
+
+@needs_wiki
+@pytest.mark.parametrize("split,change", [
+    ("validation", lambda t: t.replace(" ", "\t")),
+    ("test", lambda t: "".join(line.rstrip(" \n") + "\n" for line in t.splitlines(keepends=True))),
+], ids=["tabs-for-spaces", "trailing-spaces-stripped"])
+def test_same_tokens_other_characters_are_refused_at_char_level_only(tmp_path, split, change):
+    path = _copy_with(tmp_path, split, change)
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("local", path, exact=True)
+    msg = str(err.value)
+    assert f"'{split}'" in msg and path in msg and "exact characters" in msg and "Fix:" in msg
+    assert D.WIKITEXT2_TEXT_DIGESTS[split] in msg
+    # a word-level model reads the same tokens: the same directory is fine for it
+    assert D.token_stream_digest(D.load_wikitext2("local", path)[split]) == D.WIKITEXT2_TOKEN_DIGESTS[split]
+    with pytest.raises(D.DataError, match="exact characters"):  # and the cache does not hide it later
+        D.prepare_data(DataConfig(data_dir=path), seed=0)
+
+
+@needs_wiki
+def test_a_correct_copy_is_accepted_exactly(tmp_path):
+    for split in D.SPLITS:
+        (tmp_path / f"{split}.txt").write_bytes((WIKI_DIR / f"{split}.txt").read_bytes())
+    prep = D.prepare_data(DataConfig(data_dir=str(tmp_path)), seed=0)
+    # the first N characters (not bytes: the text has non-ASCII letters) of each split, as UTF-8
+    expected = {s: hashlib.sha256((WIKI_DIR / f"{s}.txt").read_bytes().decode("utf-8")[:n].encode()).hexdigest()
+                for s, n in (("train", 100_000), ("validation", 10_000), ("test", 10_000))}
+    assert prep.digests["char_sha256"] == expected
+    assert prep.digests["source_digest_verified"] is True
+
+
+def test_char_digests_are_of_what_the_model_reads():
+    cfg = DataConfig(corpus="fallback", vocab_from="train+validation", test_size=0, lowercase=True)
+    prep = D.prepare_data(cfg, seed=0)
+    texts = D.fallback_texts(100_000, 10_000)
+    assert prep.digests["char_sha256"] == {
+        s: hashlib.sha256(texts[s].lower().encode()).hexdigest() for s in ("train", "validation")}
+    word = D.prepare_data(DataConfig(corpus="synthetic", level="word", train_size=2048, val_size=1024,
+                                     test_size=0, seq_len=8, batch_size=4), seed=0)
+    assert "char_sha256" not in word.digests  # a word model's input is its token stream
+
+
+@needs_wiki
 def test_altered_train_split_is_rejected(tmp_path):
     train = (WIKI_DIR / "train.txt").read_text(encoding="utf-8")
     (tmp_path / "train.txt").write_text(train.replace(" Valkyria ", " Walkyria ", 1), encoding="utf-8")
@@ -120,6 +187,53 @@ def test_altered_train_split_is_rejected(tmp_path):
         D.load_wikitext2("local", str(tmp_path))
     msg = str(err.value)
     assert "'train'" in msg and "digest" in msg and D.WIKITEXT2_TOKEN_DIGESTS["train"] in msg
+
+
+def test_data_dir_that_is_not_a_directory_says_what_it_is(tmp_path):
+    a_file = tmp_path / "wikitext.zip"
+    a_file.write_bytes(b"PK")
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("local", str(a_file))
+    assert "is not a directory" in str(err.value) and "does not exist" not in str(err.value)
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("local", str(loop))
+    assert "symbolic links" in str(err.value) and "does not exist" not in str(err.value)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "gone")
+    with pytest.raises(D.DataError, match="symbolic link to .*gone, which does not exist"):
+        D.load_wikitext2("local", str(dangling))
+
+
+def _split_dir(tmp_path, make_train) -> str:
+    for split in ("validation", "test"):
+        (tmp_path / f"{split}.txt").write_text(" = x = \n", encoding="utf-8")
+    make_train(tmp_path / "train.txt")
+    return str(tmp_path)
+
+
+def test_a_fifo_split_is_refused_without_blocking(tmp_path):
+    path = _split_dir(tmp_path, os.mkfifo)  # open() would wait for a writer forever
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("local", path)
+    assert "train.txt is not a regular file" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_split_that_is_not_utf8_is_refused(tmp_path):
+    path = _split_dir(tmp_path, lambda p: p.write_bytes(b" = Valkyria = \n\xff\xfe latin-1 \xe9\n"))
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("local", path)
+    msg = str(err.value)
+    assert str(tmp_path / "train.txt") in msg and "not UTF-8" in msg and "0xff at offset 15" in msg
+    assert "Fix: replace train.txt" in msg
+
+
+def test_required_splits_and_too_small_splits_have_a_fix():
+    with pytest.raises(D.DataError, match="data.train_size is 0.*Fix:"):
+        D.prepare_data(DataConfig(corpus="synthetic", level="word", train_size=0), seed=0)
+    with pytest.raises(D.DataError, match="too few for one batch of 32 x 64. Fix:"):
+        D.prepare_data(DataConfig(corpus="synthetic", level="word", val_size=100), seed=0)
 
 
 def test_missing_directory_names_both_fixes(tmp_path):
@@ -141,26 +255,74 @@ def _fake_datasets(monkeypatch, load_dataset):
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
 
 
-def test_unreachable_hub_names_both_fixes(monkeypatch):
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
+def _hub_reachable(monkeypatch, reachable: bool):
+    monkeypatch.setattr(offline, "hub_unreachable_reason",
+                        lambda timeout=5.0: None if reachable else "huggingface.co:443: Name or service not known")
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "LASH_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
 
-    _fake_datasets(monkeypatch, offline)
+
+def test_hub_failing_after_the_probe_names_data_dir_first(monkeypatch):
+    def fails(*args, **kwargs):
+        raise ConnectionError("no network\nretry 1\nretry 2")
+
+    _hub_reachable(monkeypatch, True)
+    _fake_datasets(monkeypatch, fails)
     with pytest.raises(D.DataError) as err:
         D.load_wikitext2("auto")
     msg = str(err.value)
-    assert "data.data_dir" in msg and "LASH_DATA_DIR" in msg and "Hugging Face hub" in msg
+    assert msg.startswith("no data.data_dir is set") and "retry" not in msg  # one line of the cause
+    assert "data.data_dir" in msg and "LASH_DATA_DIR" in msg and "Hugging Face hub" in msg and "Fix:" in msg
     assert isinstance(err.value.__cause__, ConnectionError)
+
+
+def test_unreachable_hub_is_given_up_before_loading(monkeypatch):
+    """No network: no call into the Hugging Face libraries (whose retries take ~30 s), data_dir first."""
+    calls = []
+    _hub_reachable(monkeypatch, False)
+    _fake_datasets(monkeypatch, lambda *a, **k: calls.append(a))
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("auto")
+    msg = str(err.value)
+    assert calls == []
+    assert msg.startswith("no data.data_dir is set") and "cannot be reached" in msg and "huggingface.co" in msg
+    assert "LASH_DATA_DIR" in msg and "--offline" in msg and "Fix:" in msg
+
+
+def test_offline_mode_skips_the_probe_and_reads_only_the_cache(monkeypatch):
+    probed = []
+    monkeypatch.setattr(offline, "hub_unreachable_reason", lambda timeout=5.0: probed.append(1))
+    monkeypatch.setenv("LASH_OFFLINE", "1")
+
+    def no_cached_copy(*args, **kwargs):
+        raise FileNotFoundError("not in the cache")
+
+    _fake_datasets(monkeypatch, no_cached_copy)
+    with pytest.raises(D.DataError) as err:
+        D.load_wikitext2("hub")
+    assert probed == [] and "--offline" in str(err.value) and "data.data_dir" in str(err.value)
+
+
+def test_hub_probe_reports_an_unknown_host(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "https://no-such-host.invalid:8443")
+    assert offline.hub_address() == ("no-such-host.invalid", 8443)
+    reason = offline.hub_unreachable_reason(timeout=5.0)
+    assert reason is not None and reason.startswith("no-such-host.invalid:8443")
+
+
+def _hub_rows(split: str) -> list[str]:
+    """The hub's rows: the file lines, with blank rows as "" instead of " \\n"."""
+    text = (WIKI_DIR / f"{split}.txt").read_text(encoding="utf-8")
+    return ["" if line == " \n" else line for line in text.splitlines(keepends=True)]
 
 
 @needs_wiki
 def test_hub_rows_verify_like_the_files(monkeypatch):
-    """Hub rows are the file lines with blank rows as "" instead of " \\n"; both must verify."""
-    rows = {s: ["" if line == " \n" else line
-                for line in (WIKI_DIR / f"{s}.txt").read_text(encoding="utf-8").splitlines(keepends=True)]
-            for s in D.SPLITS}
+    """Both digests (token stream and exact text) hold for the hub's rows reassembled."""
+    rows = {s: _hub_rows(s) for s in D.SPLITS}
+    _hub_reachable(monkeypatch, True)
     _fake_datasets(monkeypatch, lambda name, config: {s: {"text": r} for s, r in rows.items()})
-    texts = D.load_wikitext2("hub")
+    texts = D.load_wikitext2("hub", exact=True)
     assert texts["validation"] == (WIKI_DIR / "validation.txt").read_text(encoding="utf-8")
 
 
