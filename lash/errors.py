@@ -18,7 +18,8 @@ class ConfigError(LashError, ValueError):
 
     def __init__(self, field_name: str, problem: str, fix: str):
         self.field = field_name
-        super().__init__(f"config error in `{field_name}`: {problem}. Fix: {fix}")
+        stop = "" if problem.endswith((".", "?", "!")) else "."  # "did you mean 'x'?" ends a sentence
+        super().__init__(f"config error in `{field_name}`: {problem}{stop} Fix: {fix}")
 
 
 class DataError(LashError, RuntimeError):
