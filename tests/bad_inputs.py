@@ -5,8 +5,8 @@ message must name. `assert_refused` checks the contract: a non-zero exit (2 for 
 on stderr that names the problem (a field, a file, a keyword) and says how to fix it ("Fix: ..."), and
 no partial output (no --out file, no `.name.*.tmp` left beside it, no checkpoint rewritten).
 
-A test module imports the fixtures it uses by name so pytest sees them:
-`from bad_inputs import clean_environment, trained_checkpoint  # noqa: F401`.
+A test module imports the fixtures it uses by name so pytest sees them, and uses the names (pyflakes):
+`from bad_inputs import clean_environment` + `pytestmark = pytest.mark.usefixtures(clean_environment.__name__)`.
 Cases run in-process (`lash.cli.main` + capsys) unless they need a process of their own: offline mode
 patches the socket module of the process it runs in, and the workflow is a Snakemake process.
 """
@@ -65,6 +65,10 @@ class Ctx:
         path = self.tmp / name
         path.write_text(text, encoding="utf-8")
         return path
+
+    def monkeypatch(self) -> pytest.MonkeyPatch:
+        """The case's monkeypatch, for a fault that cannot be caused for real (undone after the case)."""
+        return self._request.getfixturevalue("monkeypatch")
 
     def wikitext(self) -> Path:
         return self._request.getfixturevalue("wikitext_dir")  # skips when there is no local copy

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from bad_inputs import CKPT_RUN, Ctx, Setup, assert_refused, train
-from bad_inputs import clean_environment, trained_checkpoint  # noqa: F401  (fixtures)
+from bad_inputs import clean_environment, trained_checkpoint
+
+# pytest finds a fixture by its name in the test module: both are used by the cases below
+FIXTURES = (clean_environment, trained_checkpoint)
 
 
 def _unknown_key_in_yaml(ctx):

@@ -104,3 +104,36 @@ def test_config_command_prints_the_resolved_config(capsys):
     assert main(["config", "--preset", "asymmetric", "--set", "train.max_epochs=3"]) == 0
     text = capsys.readouterr().out
     assert "max_epochs: 3" in text and "routing_threshold: 0.95" in text
+
+
+def test_the_library_never_imports_the_command_line():
+    """lash.cli imports the library, never the reverse (function-level imports included)."""
+    import ast
+    from pathlib import Path
+
+    import lash
+
+    root = Path(lash.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if root / "cli" in path.parents:
+            continue
+        package = ".".join(("lash", *path.relative_to(root).parent.parts))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                module = ".".join(filter(None, [base, node.module or ""]))
+                names = [f"{module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n == "lash.cli" or n.startswith("lash.cli.")]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("args", [["presets"], ["config", "--preset", "no-such-preset"]])
+def test_presets_and_config_errors_do_not_import_torch(args):
+    code = f"import sys; from lash.cli import main; rc = main({args!r}); print(rc, 'torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.splitlines()[-1] in ("0 False", "2 False"), proc.stdout[-500:] + proc.stderr[-500:]
