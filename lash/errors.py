@@ -1,6 +1,6 @@
 """The one error hierarchy of lash. Every expected failure is a LashError whose message says what is
 wrong and how to fix it ("... Fix: ..."); the command line turns it into one line on stderr and exit
-status 2. Anything else is a bug (see lash.cli)."""
+status 2. Anything else is a bug (see lash.cli.boundary)."""
 
 from __future__ import annotations
 
