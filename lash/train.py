@@ -20,6 +20,7 @@ from .distributed import DistContext, wrap_for_training
 from .errors import LashError
 from .evaluate import selection_metrics
 from .fused import linear_cross_entropy, retain_freed_memory
+from .io import first_non_finite
 
 log = logging.getLogger("lash.train")
 
@@ -222,18 +223,6 @@ def _progress(iterable, total: int, desc: str):
     return iterable
 
 
-def _first_non_finite(tree, path: str = "") -> tuple[str, float] | None:
-    """(dotted path, value) of the first float in a nested dict/list that is NaN or infinite."""
-    if isinstance(tree, float):
-        return None if math.isfinite(tree) else (path, tree)
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
-    for key, value in items:
-        found = _first_non_finite(value, f"{path}.{key}" if path else str(key))
-        if found is not None:
-            return found
-    return None
-
-
 def _diverged(task: TrainingTask, cfg: RunConfig, what: str) -> DivergenceError:
     name, lr = task.lr_setting
     t = cfg.train
@@ -248,7 +237,7 @@ def _validate(task: TrainingTask, cfg: RunConfig, epoch: int) -> dict:
         fields = task.validate(epoch - 1)
     except OverflowError as exc:  # exp() of a mean cross-entropy above ~709
         raise _diverged(task, cfg, f"a validation perplexity overflows after epoch {epoch} ({exc})") from exc
-    bad = _first_non_finite(fields)
+    bad = first_non_finite(fields)
     if bad is not None:
         raise _diverged(task, cfg, f"the validation metric {bad[0]} is {bad[1]} after epoch {epoch}")
     return fields
