@@ -11,15 +11,17 @@ import time
 import pytest
 import torch
 
-from lash.checkpoint import FILENAME, KIND, TrainingCheckpoint
+from lash.checkpoint import FILENAME, HARMLESS_FIELDS, KIND, TrainingCheckpoint
 from lash.cli import main
+from lash.errors import CheckpointError, OutputError
+from lash.io import write_json_atomic
 
 # Six epochs without early stopping: long enough to be killed in the middle.
 RUN = ["train", "--smoke", "--preset", "asymmetric", "--seed", "3", "--set", "train.max_epochs=6",
        "--set", "train.patience=6", "--set", "train.threads=1", "-q"]
 
 
-def _lash(*args):
+def lash_command(*args):
     return [sys.executable, "-m", "lash.cli", *args]
 
 
@@ -34,11 +36,13 @@ def uninterrupted(tmp_path_factory):
     return _metrics(out)
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterrupted):
-    ckpt_dir, out = tmp_path / "ckpt", tmp_path / "run.json"
-    proc = subprocess.Popen(_lash(*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)))
-    deadline = time.monotonic() + 120
-    while not (ckpt_dir / FILENAME).exists():  # the first epoch's checkpoint
+def kill_after_checkpoint(args, checkpoint_file, out) -> dict:
+    """Start `lash ARGS` in a process of its own, SIGKILL it once `checkpoint_file` exists (the end of
+    its first epoch), check that it left no results file and no temporary file, and return what that
+    checkpoint holds. Also used by tests/test_stage_resume.py."""
+    proc = subprocess.Popen(lash_command(*args))
+    deadline = time.monotonic() + 300
+    while not checkpoint_file.exists():
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -46,11 +50,16 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterru
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists()  # a killed run leaves no results file
-    saved = torch.load(ckpt_dir / FILENAME, weights_only=True)
-    assert 1 <= saved["epoch"] < 6 and not saved["finished"]
-    assert not [p for p in ckpt_dir.iterdir() if p.name != FILENAME]  # no half-written temp file
+    assert not [p for p in checkpoint_file.parent.iterdir() if p.name.endswith(".tmp")]  # nor a half-written one
+    return torch.load(checkpoint_file, weights_only=True)
 
-    resumed = subprocess.run(_lash(*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)),
+
+def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterrupted):
+    ckpt_dir, out = tmp_path / "ckpt", tmp_path / "run.json"
+    saved = kill_after_checkpoint([*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)], ckpt_dir / FILENAME, out)
+    assert 1 <= saved["epoch"] < 6 and not saved["finished"]
+
+    resumed = subprocess.run(lash_command(*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)),
                              check=False, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     payload = json.loads(out.read_text())
@@ -119,3 +128,80 @@ def test_uneven_shards_average_to_the_global_mean_loss():
     assert [s[1].shape[0] for s in shards] == [3, 2]
     ddp_mean = sum(share * local.mean() for _, local, share in shards) / 2
     assert ddp_mean.item() == pytest.approx(values.mean().item(), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- harmless changes, leftovers
+
+THREADS_RUN = ["train", "--smoke", "--preset", "asymmetric", "--seed", "5", "--set", "train.max_epochs=2", "-q"]
+
+
+def test_one_and_two_threads_give_identical_metrics_so_threads_do_not_block_a_resume(tmp_path):
+    """The reason train.threads is in lash.checkpoint.HARMLESS_FIELDS: on this CPU the thread count
+    changes no number. A checkpoint made with 1 thread is then resumed with 2."""
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    ckpt = tmp_path / "ckpt"
+    assert main(THREADS_RUN + ["--set", "train.threads=2", "--out", str(two)]) == 0
+    assert main(THREADS_RUN + ["--set", "train.threads=1", "--checkpoint-dir", str(ckpt), "--keep-checkpoint",
+                               "--out", str(one)]) == 0
+    assert _metrics(one) == _metrics(two)
+    resumed = tmp_path / "resumed.json"
+    assert main(THREADS_RUN + ["--set", "train.threads=2", "--checkpoint-dir", str(ckpt), "--out", str(resumed)]) == 0
+    payload = json.loads(resumed.read_text())
+    assert payload["provenance"]["resumed_from_epoch"] == 2 and payload["metrics"] == _metrics(one)
+    assert "train.threads" in HARMLESS_FIELDS
+
+
+def test_a_real_mismatch_offers_to_keep_the_checkpoint_aside(tmp_path):
+    ckpt = TrainingCheckpoint(tmp_path, {"seed": 1, "train": {"lr": 0.1, "threads": 1}}, {"train": "abc"})
+    ckpt.save({"epoch": 1})
+    # another thread count (and another data directory) is no mismatch
+    TrainingCheckpoint(tmp_path, {"seed": 1, "train": {"lr": 0.1, "threads": 4}}, {"train": "abc"}).load()
+    with pytest.raises(CheckpointError) as err:
+        TrainingCheckpoint(tmp_path, {"seed": 2, "train": {"lr": 0.1, "threads": 1}}, {"train": "abc"}).load()
+    message = str(err.value)
+    path = tmp_path / FILENAME
+    assert "seed: 1 there, 2 here" in message
+    assert f"move {path} aside" in message and f"mv {path} {path}.old" in message and "--checkpoint-dir" in message
+    with pytest.raises(CheckpointError, match="other inputs"):
+        TrainingCheckpoint(tmp_path, ckpt.config, ckpt.digests, inputs={"phase1_state": "x"}).load()
+    with pytest.raises(CheckpointError, match="written by `lash train`, not by `lash ashem phase1`"):
+        TrainingCheckpoint(tmp_path, ckpt.config, ckpt.digests, stage="lash ashem phase1").load()
+
+
+def test_a_run_removes_only_its_own_checkpoints_stale_temporaries(tmp_path):
+    """A SIGKILL inside a save leaves `.train.pt.XXXXXXXX.tmp` (tempfile.mkstemp's name): the next run's
+    load removes it, and nothing else."""
+    stale = tmp_path / ".train.pt.k3x_9a2b.tmp"
+    others = [tmp_path / ".train.pt.old.tmp", tmp_path / ".phase1.pt.k3x_9a2b.tmp", tmp_path / "train.pt.tmp",
+              tmp_path / "notes.txt"]
+    for p in [stale, *others]:
+        p.write_bytes(b"half a checkpoint")
+    assert TrainingCheckpoint(tmp_path, {}, {}).load() is None
+    assert not stale.exists() and all(p.exists() for p in others)
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        write_json_atomic(tmp_path / "run.json", {"a": 1})
+        TrainingCheckpoint(tmp_path / "ckpt", {}, {}).save({"epoch": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "run.json").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "ckpt" / FILENAME).stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_results_json_is_strict_json(tmp_path, bad):
+    path = tmp_path / "run.json"
+    with pytest.raises(OutputError) as err:
+        write_json_atomic(path, {"metrics": {"history": [{"validation": {"ppl": 3.0}}, {"validation": {"ppl": bad}}]}})
+    assert "metrics.history.1.validation.ppl" in str(err.value) and "Fix:" in str(err.value)
+    assert not path.exists() and not list(tmp_path.iterdir())
+    write_json_atomic(path, {"metrics": {"hard_ppl": None}})  # no value: null, never NaN
+    assert json.loads(path.read_text(), parse_constant=_refuse_constant) == {"metrics": {"hard_ppl": None}}
+
+
+def _refuse_constant(name):
+    raise ValueError(f"non-standard JSON constant {name}")
