@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lash import ashem
+from lash.ashem import common as ashem_common
 from lash.cli import build_parser, main
 from lash.config import resolve_config
 from lash.early_exit import deep_hidden
@@ -41,9 +42,14 @@ def keys(tree):
             yield from keys(v)
 
 
+def _refuse_constant(name):
+    raise ValueError(f"non-standard JSON constant {name} (NaN/Infinity are not JSON)")
+
+
 def load_json(path):
+    """Strict JSON: every results file these tests read must parse without NaN or Infinity."""
     with open(path) as fh:
-        return json.load(fh)
+        return json.load(fh, parse_constant=_refuse_constant)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +116,19 @@ def test_results_json_has_the_train_shape_and_the_headline(original):
     assert r["timing"]["inference"]["full_s"] > 0
 
 
+def test_a_hard_ppl_over_no_tokens_is_null_not_nan():
+    assert ashem_common.ppl(torch.zeros(0)) is None
+    assert ashem_common.ppl(torch.tensor([0.0, 2.0])) == pytest.approx(math.e)
+    assert ashem_common.change(None, 2.0) is None and ashem_common.change(3.0, 2.0) == 0.5
+
+
+def test_every_stage_writes_strict_json(original, corrected):
+    for files in (original, corrected):
+        for name in ("p1.json", "m.json", "p2.json", "r.json"):
+            payload = load_json(files[name])  # raises on NaN/Infinity
+            assert payload["metrics"], name
+
+
 def test_threshold_is_the_quantile_of_all_validation_confidences(original):
     cfg = tiny_cfg("ashem_original")
     p1 = ashem.load_checkpoint(original["p1.pt"], "ashem_phase1", cfg, "phase1")
@@ -173,7 +192,7 @@ def test_a_stage_refuses_inputs_of_another_config(original, tmp_path, capsys):
     assert not (tmp_path / "x.pt").exists()
     rc = main(["ashem", "evaluate", "--preset", "ashem_original", *TINY, "--phase2", original["p1.pt"],
                "--mined", original["m.pt"], "--out", str(tmp_path / "x.json")])
-    assert rc == 2 and "ashem_phase1" in capsys.readouterr().err
+    assert rc == 2 and "the output of `lash ashem phase1`" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("variant", [["ashem.head=frozen"], ["ashem.phase2_context=full"],

@@ -18,7 +18,7 @@ from ..train import LanguageModelTask, train_model
 from .common import load_data, mining_batches, ppl, split_batches, train_flops
 from .evaluation import calibration_report, exit_summary, exited, flat_index
 from .mine import quantile_threshold
-from .stage_files import check_data
+from .stage_files import check_data, training_checkpoint
 
 
 class _Budgeted:
@@ -36,7 +36,8 @@ class _Budgeted:
         return self.inner.epoch(epoch)[:max(0, left)]
 
 
-def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None) -> dict:
+def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None,
+                 checkpoint_dir: str | None = None) -> dict:
     """A model trained on all tokens (lash.train), evaluated like ASHEM: Hard PPL on the same hard
     tokens, compute fractions, and (with routing) the same quantile threshold rule on the mining
     split. With match_flops the training is cut at that many training FLOPs (matched compute)."""
@@ -58,8 +59,10 @@ def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None) 
         cfg.train.max_epochs = math.ceil(budget / len(data.train))
     seed_everything(cfg.seed)
     model = LashTransformer(cfg.model, vocab).to(cfg.train.device)
+    resume = training_checkpoint(checkpoint_dir, "lash ashem baseline", cfg, data, inputs={"budget_flops": match_flops})
     t0 = time.perf_counter()
-    result = train_model(model, run_data, cfg, task=LanguageModelTask(model, run_data, cfg, name="ashem baseline"))
+    result = train_model(model, run_data, cfg, checkpoint=resume,
+                         task=LanguageModelTask(model, run_data, cfg, name="ashem baseline"))
     train_s = time.perf_counter() - t0
     n_batches = sum(len(run_data.train.epoch(ep)) for ep in range(result.epochs_run))
     measure = cfg.eval.confidence
@@ -100,4 +103,5 @@ def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None) 
         "vocab_size": vocab, "n_params": model.num_parameters(),
     }
     timing = {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - start, 3)}
-    return {"metrics": metrics, "data": data, "timing": timing, "threads": threads}
+    return {"metrics": metrics, "data": data, "timing": timing, "threads": threads,
+            "resumed_from": result.resumed_from, "training_checkpoints": [c for c in (resume,) if c]}

@@ -103,9 +103,14 @@ def lm_metrics(model, batches) -> dict:
     return {"ppl": math.exp(ce / n), "acc": correct / n, "loss": ce / n, "n_tokens": n}
 
 
-def ppl(ce: torch.Tensor) -> float:
-    """exp(mean CE) of per-token cross-entropies."""
-    return math.exp(ce.double().mean().item()) if ce.numel() else float("nan")
+def ppl(ce: torch.Tensor) -> float | None:
+    """exp(mean CE) of per-token cross-entropies; None (JSON null) over zero tokens."""
+    return math.exp(ce.double().mean().item()) if ce.numel() else None
+
+
+def change(new: float | None, old: float | None) -> float | None:
+    """new / old - 1, or None when either has no value."""
+    return None if new is None or old is None else new / old - 1
 
 
 def train_flops(cfg: RunConfig, n_layers: int, vocab: int, tokens: int, n_heads: int = 1) -> float:

@@ -15,7 +15,7 @@ from ..early_exit import (MEASURES, calibrate_threshold, collect_exit_stats, ful
                           skip_inference)
 from ..errors import CheckpointError
 from ..evaluate import exit_mask, routed_metrics
-from .common import check_config, load_data, load_model, ppl, split_batches, split_rows
+from .common import change, check_config, load_data, load_model, ppl, split_batches, split_rows
 from .hard_inputs import HardInputs
 from .phase1 import phase1_brief
 from .phase2 import routed_eval
@@ -123,7 +123,7 @@ def hard_ppl_report(model, cfg: RunConfig, data: PreparedData, mined: dict, stat
         "ppl_mined": hard_mined_ppl,
         "phase1_ppl": phase1_hard,
         "phase1_ppl_mined": summary["phase1_hard_ppl_mined"],
-        "reduction": 1 - hard_report_ppl / phase1_hard,
+        "reduction": None if None in (hard_report_ppl, phase1_hard) else 1 - hard_report_ppl / phase1_hard,
     }
 
 
@@ -202,7 +202,7 @@ def run_evaluate(cfg: RunConfig, p2: dict, mined: dict) -> dict:
         "comparison": {  # against the shallow phase-1 model on the same split
             "ppl_change_vs_phase1": routed["ppl"] / p1_report["ppl"] - 1 if p1_report else None,
             "acc_change_vs_phase1": routed["acc"] - p1_report["acc"] if p1_report else None,
-            "hard_ppl_change_vs_phase1": hard["ppl"] / phase1_hard - 1,
+            "hard_ppl_change_vs_phase1": change(hard["ppl"], phase1_hard),
         },
     }
     timing = {"evaluate_s": round(time.perf_counter() - start, 3), "inference": inference_timing}

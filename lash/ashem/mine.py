@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from ..config import RunConfig
 from ..early_exit import confidences, exit_hidden
 from ..evaluate import flops_per_token
+from ..train import DivergenceError
 from .common import check_config, load_data, load_model, mining_batches, ppl, split_batches
 from .phase1 import phase1_brief
 from .stage_files import check_data, stage_header
@@ -48,6 +50,17 @@ def exit_states(model, batches, exit_layer: int, measure: str) -> dict[str, torc
     return {k: torch.cat(v) for k, v in out.items()}
 
 
+def check_confidences(conf: torch.Tensor, threshold: float, split: str) -> None:
+    """Refuse a phase-1 model whose confidences are not finite: the quantile threshold would be NaN and
+    no token (or every token) hard, which phase 2 would blame on ashem.hard_ratio."""
+    bad = int((~torch.isfinite(conf)).sum())
+    if bad or not math.isfinite(threshold):
+        raise DivergenceError(f"ashem mine: the phase-1 model's confidence is not finite on {bad} of "
+                              f"{conf.numel()} {split} tokens (threshold {threshold}). Fix: retrain phase 1 "
+                              "(`lash ashem phase1`), e.g. with a lower ashem.phase1_lr: this phase-1 file "
+                              "holds a diverged or corrupt model")
+
+
 def _subset(states: dict, mask: torch.Tensor, split: str) -> dict:
     sub = {k: states[k][mask].clone() for k in ("h", "target", "conf", "row", "pos")}
     sub["split"] = split
@@ -65,6 +78,7 @@ def run_mine(cfg: RunConfig, p1: dict) -> dict:
     model = load_model(cfg, a.phase1_layers, len(data.vocab), p1["state_dict"])
     states = exit_states(model, mining_batches(data, a), a.phase1_layers, measure)
     threshold = quantile_threshold(states["conf"], a.hard_ratio)
+    check_confidences(states["conf"], threshold, a.mine_split)
     hard_sel = hard_mask(states["conf"], threshold)
     hard = _subset(states, hard_sel, a.mine_split)
     n_tokens = states["conf"].numel()
@@ -72,12 +86,13 @@ def run_mine(cfg: RunConfig, p1: dict) -> dict:
         "threshold": threshold, "confidence": measure, "mine_split": a.mine_split, "mine_tokens": a.mine_tokens,
         "n_tokens": n_tokens, "n_hard": int(hard_sel.sum()),
         "hard_fraction": int(hard_sel.sum()) / n_tokens,
-        "mean_hard_confidence": hard["conf"].double().mean().item(),
+        "mean_hard_confidence": hard["conf"].double().mean().item() if hard_sel.any() else None,
         "phase1_hard_ppl_mined": ppl(states["ce"][hard_sel]),
     }
     heldout = None
     if a.report_split != a.mine_split:
         rep = exit_states(model, split_batches(data, a.report_split).epoch(0), a.phase1_layers, measure)
+        check_confidences(rep["conf"], threshold, a.report_split)
         sel = hard_mask(rep["conf"], threshold)
         heldout = _subset(rep, sel, a.report_split)
         n_rep = rep["conf"].numel()

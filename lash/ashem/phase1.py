@@ -10,11 +10,12 @@ from ..model import LashTransformer
 from ..seeding import seed_everything
 from ..train import LanguageModelTask, train_model
 from .common import check_config, lm_metrics, load_data, phase_config, train_flops
-from .stage_files import stage_header, state_digest
+from .stage_files import stage_header, state_digest, training_checkpoint
 
 
-def run_phase1(cfg: RunConfig) -> dict:
-    """Train the shallow model. Returns {"checkpoint", "metrics", "data", "timing", "threads"}."""
+def run_phase1(cfg: RunConfig, checkpoint_dir: str | None = None) -> dict:
+    """Train the shallow model, resumably with a checkpoint_dir (DIR/train.pt). Returns {"checkpoint",
+    "metrics", "data", "timing", "threads", "resumed_from", "training_checkpoints"}."""
     check_config(cfg)
     start = time.perf_counter()
     data, threads = load_data(cfg)
@@ -24,9 +25,10 @@ def run_phase1(cfg: RunConfig) -> dict:
                         {a.phase1_layers: 1.0})
     seed_everything(cfg.seed)
     model = LashTransformer(pcfg.model, vocab).to(cfg.train.device)
+    resume = training_checkpoint(checkpoint_dir, "lash ashem phase1", cfg, data)
     t0 = time.perf_counter()
-    result = train_model(model, data, pcfg, task=LanguageModelTask(model, data, pcfg, name="ashem phase 1",
-                                                                  lr_setting="ashem.phase1_lr"))
+    result = train_model(model, data, pcfg, checkpoint=resume,
+                         task=LanguageModelTask(model, data, pcfg, name="ashem phase 1", lr_setting="ashem.phase1_lr"))
     train_s = time.perf_counter() - t0
     metrics = {
         "validation": lm_metrics(model, data.validation.epoch(0)),
@@ -40,7 +42,8 @@ def run_phase1(cfg: RunConfig) -> dict:
     ck = {**stage_header("ashem_phase1", cfg, data), "state_dict": state,
           "state_digest": state_digest(state), "metrics": metrics}
     timing = {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - start, 3)}
-    return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads}
+    return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads,
+            "resumed_from": result.resumed_from, "training_checkpoints": [c for c in (resume,) if c]}
 
 
 def phase1_brief(m: dict) -> dict:

@@ -16,7 +16,7 @@ from ..seeding import seed_everything
 from ..train import TrainingTask, build_optimizer, train_model
 from .common import check_config, load_data, split_rows
 from .hard_inputs import HardInputs
-from .stage_files import check_data, stage_header, state_digest
+from .stage_files import check_data, stage_header, state_digest, training_checkpoint
 
 
 def grow_model(cfg: RunConfig, vocab: int, p1_state: dict) -> LashTransformer:
@@ -134,7 +134,8 @@ def _check_inputs(p1: dict, mined: dict, data) -> None:
                               "given. Fix: pass the --phase1 checkpoint that `lash ashem mine` used")
 
 
-def run_phase2(cfg: RunConfig, p1: dict, mined: dict) -> dict:
+def run_phase2(cfg: RunConfig, p1: dict, mined: dict, checkpoint_dir: str | None = None) -> dict:
+    """Grow the phase-1 model and train it on the mined hard tokens, resumably with a checkpoint_dir."""
     check_config(cfg)
     start = time.perf_counter()
     data, threads = load_data(cfg)
@@ -150,8 +151,10 @@ def run_phase2(cfg: RunConfig, p1: dict, mined: dict) -> dict:
     if n == 0:
         raise CheckpointError("the mined file holds no hard tokens. Fix: raise ashem.hard_ratio")
     task = HardTokenTask(model, cfg, inputs, data.validation.epoch(0), threshold, vocab)
+    resume = training_checkpoint(checkpoint_dir, "lash ashem phase2", cfg, data,
+                                 inputs={"phase1_state": p1["state_digest"]})
     t0 = time.perf_counter()
-    result = train_model(model, data, cfg, task=task)
+    result = train_model(model, data, cfg, checkpoint=resume, task=task)
     train_s = time.perf_counter() - t0
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)  # frozen by the task
     metrics = {
@@ -166,4 +169,5 @@ def run_phase2(cfg: RunConfig, p1: dict, mined: dict) -> dict:
           "state_digest": state_digest(state), "phase1_digest": p1["state_digest"],
           "metrics": metrics, "threshold": threshold}
     timing = {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - start, 3)}
-    return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads}
+    return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads,
+            "resumed_from": result.resumed_from, "training_checkpoints": [c for c in (resume,) if c]}

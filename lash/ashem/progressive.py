@@ -11,6 +11,7 @@ from ..seeding import seed_everything
 from ..train import LanguageModelTask, train_model
 from .common import check_config, lm_metrics, load_data, phase_config, split_batches, train_flops
 from .phase2 import grow_model
+from .stage_files import state_digest, training_checkpoint
 
 
 class _EpochOffset:
@@ -30,10 +31,12 @@ def _supervision_weights(kind: str, n: int) -> dict[int, float]:
     return {n: 1.0} if kind == "standard" else {k: 1.0 / n for k in range(1, n + 1)}
 
 
-def run_progressive(cfg: RunConfig) -> dict:
+def run_progressive(cfg: RunConfig, checkpoint_dir: str | None = None) -> dict:
     """PAPER_SPEC 5.1: phase 1 trains a phase1_layers model; phase 2 copies embedding, its blocks and
     the head into a phase2_layers model, freezes embedding + copied blocks (head trainable) and trains
-    on all tokens. Standard: loss on the last layer; deep: 1/N on every layer (N of that phase)."""
+    on all tokens. Standard: loss on the last layer; deep: 1/N on every layer (N of that phase).
+    checkpoint_dir: each phase resumable (DIR/phase1.pt, DIR/phase2.pt): a run killed in phase 2
+    starts again from phase 2's last epoch, with phase 1's finished checkpoint loaded, not retrained."""
     check_config(cfg)
     start = time.perf_counter()
     data, threads = load_data(cfg)
@@ -44,8 +47,9 @@ def run_progressive(cfg: RunConfig) -> dict:
                       _supervision_weights(sup, a.phase1_layers))
     seed_everything(cfg.seed)
     model1 = LashTransformer(c1.model, vocab).to(cfg.train.device)
+    resume1 = training_checkpoint(checkpoint_dir, "lash progressive (phase 1)", cfg, data, filename="phase1.pt")
     t0 = time.perf_counter()
-    r1 = train_model(model1, data, c1, task=LanguageModelTask(model1, data, c1, name="progressive phase 1",
+    r1 = train_model(model1, data, c1, checkpoint=resume1, task=LanguageModelTask(model1, data, c1, name="progressive phase 1",
                                                             lr_setting="ashem.phase1_lr"))
     p1_s = time.perf_counter() - t0
     c2 = phase_config(cfg, a.phase2_layers, a.phase2_lr, a.phase2_patience, a.phase2_max_epochs,
@@ -56,8 +60,10 @@ def run_progressive(cfg: RunConfig) -> dict:
         block.requires_grad_(False)
     n_trainable = sum(p.numel() for p in model2.parameters() if p.requires_grad)
     data2 = dataclasses.replace(data, train=_EpochOffset(data.train, 1_000_000))
+    resume2 = training_checkpoint(checkpoint_dir, "lash progressive (phase 2)", cfg, data, filename="phase2.pt",
+                                  inputs={"phase1_state": state_digest(model1.state_dict())})
     t0 = time.perf_counter()
-    r2 = train_model(model2, data2, c2, task=LanguageModelTask(model2, data2, c2, name="progressive phase 2",
+    r2 = train_model(model2, data2, c2, checkpoint=resume2, task=LanguageModelTask(model2, data2, c2, name="progressive phase 2",
                                                              lr_setting="ashem.phase2_lr"))
     p2_s = time.perf_counter() - t0
     split = "test" if data.test is not None else "validation"
@@ -86,4 +92,6 @@ def run_progressive(cfg: RunConfig) -> dict:
     }
     timing = {"phase1_s": round(p1_s, 3), "phase2_s": round(p2_s, 3),
               "total_s": round(time.perf_counter() - start, 3)}
-    return {"metrics": metrics, "data": data, "timing": timing, "threads": threads}
+    return {"metrics": metrics, "data": data, "timing": timing, "threads": threads,
+            "resumed_from": {"phase1": r1.resumed_from, "phase2": r2.resumed_from},
+            "training_checkpoints": [c for c in (resume1, resume2) if c]}

@@ -9,9 +9,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+from pathlib import Path
 
 import torch
 
+from ..checkpoint import FILENAME, TrainingCheckpoint
 from ..config import RunConfig
 from ..data import PreparedData
 from ..errors import CheckpointError
@@ -70,18 +72,34 @@ def save_checkpoint(path: str | os.PathLike, obj: dict) -> None:
     write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
+# The command that writes each kind of stage file (for messages).
+_WRITER = {"ashem_phase1": "lash ashem phase1", "ashem_mined": "lash ashem mine", "ashem_phase2": "lash ashem phase2"}
+
+
+def _read_stage_file(path: Path, stage_hint: str):
+    fix = f"Fix: pass the file that `{stage_hint}` wrote, or run it again"
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a stage file. {fix}")
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist. Fix: run `{stage_hint}` first")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, JSON or text, pickled code refused by weights_only...
+        raise CheckpointError(f"{path} is not a readable stage file (truncated, corrupt, or not a torch file: "
+                              f"{type(exc).__name__}). {fix}") from exc
+
+
 def load_checkpoint(path: str | os.PathLike, kind: str, cfg: RunConfig, stage_hint: str,
                     keys: list[str] | None = None) -> dict:
-    """Load a stage output (weights_only) and refuse it if it was made for another config
-    (compared on the stage's signature keys, or on `keys`)."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path} does not exist. Fix: run `{stage_hint}` first") from exc
-    if not isinstance(ck, dict) or ck.get("kind") != kind:
-        got = ck.get("kind") if isinstance(ck, dict) else type(ck).__name__
-        raise CheckpointError(f"{path} is a {got!r} file, not {kind!r}. Fix: pass the output of "
-                              f"`{stage_hint}`")
+    """Load a stage output (weights_only) and refuse it if it is unreadable, of another stage, or made
+    for another config (compared on the stage's signature keys, or on `keys`)."""
+    path = Path(path)
+    ck = _read_stage_file(path, stage_hint)
+    got = ck.get("kind") if isinstance(ck, dict) else None
+    if got != kind:
+        what = f"the output of `{_WRITER[got]}`" if got in _WRITER else "not a lash ashem stage file"
+        raise CheckpointError(f"{path} is {what}, not the {kind!r} file of `{stage_hint}`. Fix: pass the "
+                              f"output of `{stage_hint}`")
     keys = keys or STAGE_KEYS[kind]
     diffs = list(config_diff({k: ck["signature"].get(k) for k in keys}, signature(cfg, keys)))
     if diffs:
@@ -89,6 +107,14 @@ def load_checkpoint(path: str | os.PathLike, kind: str, cfg: RunConfig, stage_hi
         raise CheckpointError(f"{path} was made with another config ({shown}). Fix: run `{stage_hint}` "
                               "with this config, or pass the same CONFIG/--preset/--set/--seed as that run")
     return ck
+
+
+def training_checkpoint(directory: str | os.PathLike | None, stage: str, cfg: RunConfig, data: PreparedData,
+                        inputs: dict | None = None, filename: str = FILENAME) -> TrainingCheckpoint | None:
+    """The resumable checkpoint of one training phase (see lash.checkpoint), or None without a directory."""
+    if directory is None:
+        return None
+    return TrainingCheckpoint(directory, cfg.to_dict(), data.digests, stage, inputs, filename)
 
 
 def stage_header(kind: str, cfg: RunConfig, data: PreparedData) -> dict:
