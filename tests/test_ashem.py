@@ -79,6 +79,26 @@ def test_quantile_threshold_and_strictly_below_is_hard():
     assert thr == pytest.approx(0.2) and ashem.hard_mask(ties, thr).sum() == 1
 
 
+@pytest.mark.parametrize("reshuffle", [False, True])
+def test_phase2_batches_replay_the_permutation_stream(reshuffle):
+    """Epoch e's order is the one the original loop draws: the first permutation of a generator seeded
+    with cfg.seed (never reshuffled), or its (e+1)-th draw with hard_reshuffle; so a resumed run, which
+    starts at epoch e, draws the same. Batches are consecutive slices of hard_batch_size."""
+    from lash.ashem.phase2 import HardTokenTask
+
+    cfg = tiny_cfg("ashem_original", f"ashem.hard_reshuffle={reshuffle}", "ashem.hard_batch_size=4")
+    inputs = type("Hard", (), {"__len__": lambda self: 10})()
+    task = HardTokenTask(None, cfg, inputs, [], 0.5, 30)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    draws = [torch.randperm(10, generator=gen) for _ in range(3)]
+    for epoch in range(3):
+        expected = draws[epoch] if reshuffle else draws[0]
+        batches = task.begin_epoch(epoch)
+        assert [len(b) for b in batches] == [4, 4, 2]
+        assert torch.equal(torch.cat(batches), expected)
+    assert not torch.equal(draws[0], draws[1])
+
+
 def test_phase2_optimizer_hard_and_soft_freezing():
     from lash.model import LashTransformer
 
