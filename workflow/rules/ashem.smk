@@ -25,9 +25,11 @@ rule ashem_phase1:
         gpu=config["gpus_per_run"],
     params:
         args=ashem_args,
+        # Outside the declared outputs: a failed or killed job resumes from its last epoch.
+        checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/phase1"),
     shell:
         "lash ashem phase1 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
-        "--checkpoint {output.ckpt} --out {output.json} > {log} 2>&1"
+        "--checkpoint {output.ckpt} --checkpoint-dir {params.checkpoints} --out {output.json} > {log} 2>&1"
 
 
 rule ashem_mine:
@@ -78,10 +80,11 @@ rule ashem_phase2:
         gpu=config["gpus_per_run"],
     params:
         args=ashem_variant_args,
+        checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/phase2-{variant}"),
     shell:
         "lash ashem phase2 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase1 {input.phase1} --mined {input.mined} --checkpoint {output.ckpt} "
-        "--out {output.json} > {log} 2>&1"
+        "--checkpoint-dir {params.checkpoints} --out {output.json} > {log} 2>&1"
 
 
 rule ashem_evaluate:
@@ -135,9 +138,11 @@ rule ashem_baseline:
         gpu=config["gpus_per_run"],
     params:
         args=ashem_baseline_args,
+        checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/{baseline}"),
     shell:
         "lash ashem baseline {params.args} --seed {wildcards.seed} --set train.threads={threads} "
-        "--mined {input.mined} --match {input.match} --out {output} > {log} 2>&1"
+        "--mined {input.mined} --match {input.match} --checkpoint-dir {params.checkpoints} "
+        "--out {output} > {log} 2>&1"
 
 
 rule progressive:
@@ -159,6 +164,7 @@ rule progressive:
         gpu=config["gpus_per_run"],
     params:
         args=progressive_args,
+        checkpoints=out("checkpoints/resume/progressive/{protocol}-{variant}/seed~{seed}"),
     shell:
         "lash progressive {params.args} --seed {wildcards.seed} --set train.threads={threads} "
-        "--out {output} > {log} 2>&1"
+        "--checkpoint-dir {params.checkpoints} --out {output} > {log} 2>&1"
