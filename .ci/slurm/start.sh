@@ -86,6 +86,7 @@ else
 fi
 PASSWORD="$(cat "$PASSWORD_FILE")"
 sql "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$PASSWORD';
+     ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$PASSWORD';
      GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" ||
     die "could not create the slurm database user" mariadbd
 
