@@ -16,6 +16,12 @@ import torch
 import torch.nn.functional as F
 
 
+def perplexity(mean_ce: float) -> float:
+    """exp(mean cross-entropy); inf (not an OverflowError) for a model so bad that it overflows, so the
+    callers' finiteness checks (training's divergence check, strict JSON) refuse it cleanly."""
+    return math.exp(mean_ce) if mean_ce < 709.0 else math.inf
+
+
 @dataclass
 class TokenStats:
     """Per-token statistics of one split. Each dict is keyed by exit layer; tensors are [N]."""
@@ -104,7 +110,7 @@ def exit_metrics(stats: TokenStats, layer: int, ece_bins: int = 15) -> dict:
     ce = stats.ce[layer].double()
     return {
         "loss": ce.mean().item(),
-        "ppl": math.exp(ce.mean().item()),
+        "ppl": perplexity(ce.mean().item()),
         "acc": stats.correct[layer].float().mean().item(),
         "ece": expected_calibration_error(stats.max_prob[layer], stats.correct[layer], ece_bins),
         "mean_confidence": stats.max_prob[layer].double().mean().item(),
@@ -141,7 +147,7 @@ def routed_metrics(stats: TokenStats, exit_layer: int, threshold: float, model_c
     out = {
         "threshold": threshold,
         "exit_layer": exit_layer,
-        "ppl": math.exp(ce.mean().item()),
+        "ppl": perplexity(ce.mean().item()),
         "acc": correct.float().mean().item(),
         "shallow_fraction": shallow.double().mean().item(),
         "compute_fraction_layers": layer_cost.mean().item(),

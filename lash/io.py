@@ -13,19 +13,19 @@ from typing import BinaryIO, Callable
 from .errors import OutputError
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail before any work if the output file cannot be written."""
+def check_writable(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Fail before any work if the output file cannot be written; `flag` names the option in the message."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output directory {path.parent}: {exc.strerror}. "
-                          "Fix: choose an --out path in a writable directory") from exc
+                          f"Fix: choose a {flag} path in a writable directory") from exc
     if not os.access(path.parent, os.W_OK):
         raise OutputError(f"the output directory {path.parent} is not writable. "
-                          "Fix: choose an --out path in a writable directory")
+                          f"Fix: choose a {flag} path in a writable directory")
     if path.is_dir():
-        raise OutputError(f"--out {path} is a directory. Fix: give a file path such as {path}/run.json")
+        raise OutputError(f"{flag} {path} is a directory. Fix: give a file path such as {path}/run.json")
     return path
 
 

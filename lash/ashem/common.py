@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +13,7 @@ from ..config import RunConfig
 from ..data import PreparedData, prepare_data
 from ..early_exit import retain_freed_memory
 from ..errors import ConfigError
-from ..evaluate import flops_per_token
+from ..evaluate import flops_per_token, perplexity
 from ..model import LashTransformer
 from ..seeding import configure_torch, seed_everything
 
@@ -100,12 +99,12 @@ def lm_metrics(model, batches) -> dict:
         correct += int((logits.argmax(-1) == target).sum())
         n += target.numel()
     model.train()
-    return {"ppl": math.exp(ce / n), "acc": correct / n, "loss": ce / n, "n_tokens": n}
+    return {"ppl": perplexity(ce / n), "acc": correct / n, "loss": ce / n, "n_tokens": n}
 
 
 def ppl(ce: torch.Tensor) -> float | None:
     """exp(mean CE) of per-token cross-entropies; None (JSON null) over zero tokens."""
-    return math.exp(ce.double().mean().item()) if ce.numel() else None
+    return perplexity(ce.double().mean().item()) if ce.numel() else None
 
 
 def change(new: float | None, old: float | None) -> float | None:

@@ -3,7 +3,6 @@ skip-mode inference with its counted and measured speed-up (see lash.ashem)."""
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -14,7 +13,7 @@ from ..data import PreparedData
 from ..early_exit import (MEASURES, calibrate_threshold, collect_exit_stats, full_inference, inference_flops,
                           skip_inference)
 from ..errors import CheckpointError
-from ..evaluate import exit_mask, routed_metrics
+from ..evaluate import exit_mask, perplexity, routed_metrics
 from .common import change, check_config, load_data, load_model, ppl, split_batches, split_rows
 from .hard_inputs import HardInputs
 from .phase1 import phase1_brief
@@ -78,7 +77,7 @@ def timed_inference(model, batches, exit_layer: int, threshold: float, measure: 
         n += target.numel()
         n_exit += int(out.exited.sum())
     model.train()
-    metrics = {"deep_context": skip_context, "ppl": math.exp(ce / n), "acc": correct / n,
+    metrics = {"deep_context": skip_context, "ppl": perplexity(ce / n), "acc": correct / n,
                "exit_fraction": n_exit / n, "n_tokens": n, "n_exited": n_exit}
     return metrics, {"full_s": round(full_s, 4), "skip_s": round(skip_s, 4),
                      "speedup_measured": round(full_s / skip_s, 4)}

@@ -47,8 +47,8 @@ def check_paths(args: argparse.Namespace) -> None:
             if real[out].startswith(real[directory] + os.sep):
                 raise OutputError(f"{out_flag} {out} is inside {dir_flag} {directory}, which holds only "
                                   f"resumable state and may be deleted. Fix: write {out_flag} outside {directory}")
-    for _, path in outputs:  # last: it creates a missing parent directory
-        check_writable(path)
+    for flag, path in outputs:  # last: it creates a missing parent directory
+        check_writable(path, flag)
     for name, path in dirs:
         check_directory(name, path)
 
