@@ -33,10 +33,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .config import choices
 from .evaluate import TokenStats, exit_mask
 from .model import apply_rope
 
-MEASURES = ("max_prob", "margin", "entropy")
+MEASURES = choices("eval.confidence")  # declared once, in the config schema
 
 
 def retain_freed_memory() -> bool:
