@@ -23,6 +23,14 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     add_quiet(p)
 
 
+def add_resume_args(p: argparse.ArgumentParser, files: str = "DIR/train.pt") -> None:
+    """--checkpoint-dir and --keep-checkpoint of every training command (`lash train` and the stages)."""
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help=f"save a checkpoint to {files} after every epoch and resume from it when it exists "
+                        "(deleted after success unless --keep-checkpoint)")
+    p.add_argument("--keep-checkpoint", action="store_true", help=f"keep {files} after the run has finished")
+
+
 def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 

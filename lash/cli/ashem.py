@@ -21,15 +21,7 @@ import time
 
 from ..errors import ConfigError
 from ..io import write_json_atomic
-from .args import add_config_args, register
-
-
-def _add_resume_args(p, files: str) -> None:
-    """--checkpoint-dir and --keep-checkpoint of a training stage, as `lash train` has them."""
-    p.add_argument("--checkpoint-dir", metavar="DIR",
-                   help=f"save a checkpoint to {files} after every epoch and resume from it when it exists "
-                        "(deleted after success unless --keep-checkpoint)")
-    p.add_argument("--keep-checkpoint", action="store_true", help=f"keep {files} after the run has finished")
+from .args import add_config_args, add_resume_args, register
 
 
 def _finish_training(args, result: dict) -> None:
@@ -48,7 +40,7 @@ def add_parsers(subparsers) -> None:
     add_config_args(p)
     p.add_argument("--checkpoint", required=True, help="phase-1 model (.pt)")
     p.add_argument("--out", required=True, help="phase-1 results JSON")
-    _add_resume_args(p, "DIR/train.pt")
+    add_resume_args(p)
     register(p, cmd_phase1, outputs=("checkpoint", "out"), output_dirs=("checkpoint_dir",))
 
     p = stages.add_parser("mine", help="quantile threshold and hard tokens from the phase-1 model")
@@ -64,7 +56,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--mined", required=True, help="output of `lash ashem mine --out`")
     p.add_argument("--checkpoint", required=True, help="phase-2 model (.pt)")
     p.add_argument("--out", required=True, help="phase-2 results JSON")
-    _add_resume_args(p, "DIR/train.pt")
+    add_resume_args(p)
     register(p, cmd_phase2, inputs=("phase1", "mined"), outputs=("checkpoint", "out"), output_dirs=("checkpoint_dir",))
 
     p = stages.add_parser("evaluate", help="two-stage routed evaluation: the final results JSON")
@@ -79,13 +71,13 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--mined", required=True, help="the ASHEM run's mined file (for its hard tokens)")
     p.add_argument("--match", help="an ASHEM results JSON: cut training at its training FLOPs")
     p.add_argument("--out", required=True, help="results JSON")
-    _add_resume_args(p, "DIR/train.pt")
+    add_resume_args(p)
     register(p, cmd_baseline, inputs=("mined", "match"), outputs=("out",), output_dirs=("checkpoint_dir",))
 
     p = subparsers.add_parser("progressive", help="progressive layer training (PAPER_SPEC 5.1)")
     add_config_args(p)
     p.add_argument("--out", required=True, help="results JSON")
-    _add_resume_args(p, "DIR/phase1.pt and DIR/phase2.pt")
+    add_resume_args(p, "DIR/phase1.pt and DIR/phase2.pt")
     register(p, cmd_progressive, outputs=("out",), output_dirs=("checkpoint_dir",))
 
 

@@ -6,18 +6,14 @@ from pathlib import Path
 
 from ..config import PRESETS, config_to_yaml
 from ..io import write_json_atomic
-from .args import add_config_args, register
+from .args import add_config_args, add_resume_args, register
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("train", help="train one model and write a results JSON")
     add_config_args(p)
     p.add_argument("--out", required=True, help="results JSON path (written atomically)")
-    p.add_argument("--checkpoint-dir", metavar="DIR",
-                   help="save a checkpoint to DIR/train.pt after every epoch and resume from it "
-                        "when it exists (deleted after success unless --keep-checkpoint)")
-    p.add_argument("--keep-checkpoint", action="store_true",
-                   help="keep DIR/train.pt after the run has finished")
+    add_resume_args(p)
     register(p, cmd_train, outputs=("out",), output_dirs=("checkpoint_dir",))
 
     p = sub.add_parser("config", help="print the fully resolved config as YAML")
