@@ -62,3 +62,14 @@ def test_results_record_versions_the_lock_digest_and_the_cpu(tmp_path):
     assert record["lock_file"] == "requirements/lock.txt"
     cpu = prov["cpu"]
     assert cpu["aten_capability"] and cpu["machine"] and cpu["logical_cores"] >= 1
+
+
+def test_a_run_in_an_environment_other_than_the_lock_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(env, "installed_version", lambda p: "0.0.1" if p == "numpy" else "x")
+    monkeypatch.delenv(env.ALLOW_UNLOCKED, raising=False)
+    out = tmp_path / "r.json"
+    assert main(["train", "--preset", "asymmetric", "--smoke", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "numpy 0.0.1 installed" in err and "Fix:" in err and env.ALLOW_UNLOCKED in err
+    assert not out.exists()
+    assert main(["config", "--preset", "asymmetric"]) == 0  # printing a config trains nothing
