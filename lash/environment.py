@@ -25,6 +25,8 @@ ALLOW_UNLOCKED = "LASH_ALLOW_UNLOCKED"
 RECORDED = ("torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "snakemake", "pyyaml", "datasets")
 #: Packages that change the numbers of a training run: a difference from the lock stops the run.
 NUMERIC = ("torch", "numpy")
+#: Instruction sets the numeric libraries dispatch on, recorded when the CPU has them.
+INSTRUCTION_SETS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile")
 #: Environment variables that pin the numeric code paths of the CPU libraries, recorded when set.
 CODE_PATH_VARIABLES = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
                        "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -98,14 +100,32 @@ def _cpuinfo() -> dict[str, str]:
     return fields
 
 
+def check_code_paths() -> None:
+    """Refuse to train when ATen does not run the kernels lash pinned (lash.PINNED_CODE_PATHS): torch
+    was imported and used before lash could pin them, or the CPU lacks the pinned level."""
+    import torch
+
+    wanted = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().upper()
+    actual = torch.backends.cpu.get_cpu_capability()
+    if wanted and wanted != actual.upper():
+        raise EnvironmentMismatchError(
+            f"ATen runs {actual} kernels, but ATEN_CPU_CAPABILITY={wanted.lower()} asks for {wanted} (the "
+            "numbers would differ from the pinned build). Fix: import lash before torch in your own code, "
+            "or on a CPU without that instruction set set ATEN_CPU_CAPABILITY to what it has "
+            f"(e.g. default) and expect other bits")
+
+
 def cpu_info() -> dict:
     """The CPU model and the instruction-set level the numeric libraries dispatch on."""
     import torch
 
     info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
     return {
         "model": info.get("model name") or platform.processor() or None,
         "vendor": info.get("vendor_id"),
+        "family_model_stepping": "/".join(info.get(k, "?") for k in ("cpu family", "model", "stepping")),
+        "instruction_sets": [f for f in INSTRUCTION_SETS if f in flags],
         "machine": platform.machine(),
         "aten_capability": torch.backends.cpu.get_cpu_capability(),
         "logical_cores": os.cpu_count(),

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+import lash  # noqa: F401  (first: it pins the CPU libraries' code paths before any test imports torch)
+
 REPO = Path(__file__).resolve().parents[1]
 # The corpus lives beside the checkout (../shared), never inside it; LASH_DATA_DIR overrides.
 WIKITEXT_DIR = Path(os.environ.get("LASH_DATA_DIR") or REPO.parent / "shared" / "data" / "wikitext-2")

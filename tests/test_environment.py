@@ -2,9 +2,13 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
+import lash
 from lash import environment as env
 from lash.cli import main
 
@@ -73,3 +77,29 @@ def test_a_run_in_an_environment_other_than_the_lock_is_refused_before_any_work(
     assert "numpy 0.0.1 installed" in err and "Fix:" in err and env.ALLOW_UNLOCKED in err
     assert not out.exists()
     assert main(["config", "--preset", "asymmetric"]) == 0  # printing a config trains nothing
+
+
+def _python(code: str, tmp_path) -> subprocess.CompletedProcess:
+    """`python -c code` without the pinning variables of this (pinned) test process."""
+    clean = {k: v for k, v in os.environ.items() if k not in lash.PINNED_CODE_PATHS}
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=clean, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_importing_lash_pins_the_cpu_code_paths(tmp_path):
+    proc = _python("import lash, os, torch; print(torch.backends.cpu.get_cpu_capability(), "
+                   "os.environ['MKL_CBWR'], os.environ['ONEDNN_MAX_CPU_ISA'])", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["AVX2", "AVX2,STRICT", "AVX2"]
+
+
+def test_a_run_after_torch_chose_other_kernels_is_refused(tmp_path):
+    out = tmp_path / "r.json"
+    proc = _python("import sys, torch; torch.randn(8).exp().sum(); from lash.cli import main; "
+                   f"sys.exit(main(['train', '--preset', 'asymmetric', '--smoke', '--out', {str(out)!r}]))",
+                   tmp_path)
+    if "AVX2" not in proc.stderr and proc.returncode == 0:
+        pytest.skip("this CPU's default ATen kernels are the pinned ones")
+    assert proc.returncode == 2, proc.stderr
+    assert "ATEN_CPU_CAPABILITY" in proc.stderr and "Fix: import lash before torch" in proc.stderr
+    assert not out.exists()

@@ -9,7 +9,7 @@ import logging
 import sys
 
 from ..config import load_yaml, resolve_config
-from ..environment import check_locked_environment
+from ..environment import check_code_paths, check_locked_environment
 from ..errors import ConfigError, LashError
 from . import boundary
 from .paths import check_paths, declared, remove_new_outputs, snapshot
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         check_paths(args)
         if cfg is not None and args.outputs:  # a run that writes results: torch/numpy make its numbers
             check_locked_environment()
+            check_code_paths()
         before = snapshot(args)
         try:
             status = args.func(args, cfg) or 0
