@@ -7,6 +7,7 @@ output head shared by every exit. No final norm, no dropout, no biases. Layers a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Iterable
 
@@ -92,6 +93,7 @@ class Attention(nn.Module):
         self.wk = nn.Linear(dim, dim, bias=False)
         self.wv = nn.Linear(dim, dim, bias=False)
         self.wo = nn.Linear(dim, dim, bias=False)
+        self.explicit = False  # the original's arithmetic for every length (LashTransformer(explicit_attention=))
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         b, s, _ = t.shape
@@ -108,15 +110,26 @@ class Attention(nn.Module):
         if past_kv is not None:
             k = torch.cat([past_kv[0], k], dim=2)
             v = torch.cat([past_kv[1], v], dim=2)
-        s_q, s_k = q.shape[2], k.shape[2]
-        if causal and s_q > 1:
-            # queries are the last s_q positions of the s_k keys
-            mask = torch.ones(s_q, s_k, dtype=torch.bool, device=x.device).tril(s_k - s_q)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)
+        out = self.attend(q, k, v, causal)
         b, _, s, _ = out.shape
         return self.wo(out.transpose(1, 2).reshape(b, s, -1)), (k, v)
+
+    def attend(self, q, k, v, causal: bool = True) -> torch.Tensor:
+        """softmax(q k^T * head_dim^-0.5 [+ causal mask]) v; the queries are the last s_q positions of
+        the s_k keys. Explicitly, as the original computed it, when `self.explicit` or over a single
+        key: there the output is exactly v and q, k get exactly zero gradients (the fused kernel leaves
+        rounding noise of ~5e-7 there, which Adam turns into full-size updates of wq and wk)."""
+        s_q, s_k = q.shape[2], k.shape[2]
+        if self.explicit or s_k == 1:
+            scores = torch.matmul(q, k.transpose(-2, -1)) * self.head_dim ** -0.5
+            if causal and s_q > 1:
+                future = torch.ones(s_q, s_k, dtype=torch.bool, device=q.device).triu(s_k - s_q + 1)
+                scores = scores.masked_fill(future, float("-inf"))
+            return torch.matmul(scores.softmax(-1), v)
+        if causal and s_q > 1:
+            mask = torch.ones(s_q, s_k, dtype=torch.bool, device=q.device).tril(s_k - s_q)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v)
 
     def _paired_rows(self, weight: torch.Tensor) -> torch.Tensor:
         """Rows of a q/k projection reordered per head from [x_0..x_{h-1}, x_h..x_{2h-1}] (rotate-half
@@ -172,7 +185,7 @@ class Block(nn.Module):
 
 
 class LashTransformer(nn.Module):
-    def __init__(self, cfg: ModelConfig, vocab_size: int):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, explicit_attention: bool = False):
         super().__init__()
         self.cfg = cfg
         self.vocab_size = vocab_size
@@ -181,6 +194,15 @@ class LashTransformer(nn.Module):
         self.head = nn.Linear(cfg.dim, vocab_size, bias=False)
         self.rope = RotaryTables(cfg.dim // cfg.n_heads, cfg.max_seq_len, cfg.rope_base)
         self._init_weights()
+        for block in self.blocks:
+            block.attn.explicit = explicit_attention
+
+    @classmethod
+    def for_run(cls, cfg, vocab_size: int, n_layers: int | None = None) -> "LashTransformer":
+        """The model of a run config (a lash.config.RunConfig): its model section (with n_layers
+        blocks when given) and, with train.kernels=original, the original's explicit attention."""
+        model_cfg = cfg.model if n_layers is None else dataclasses.replace(cfg.model, n_layers=n_layers)
+        return cls(model_cfg, vocab_size, explicit_attention=cfg.train.kernels == "original")
 
     def _init_weights(self) -> None:
         # The original: every Linear ~ trunc_normal(std=1/sqrt(dim)), embedding ~ trunc_normal(0.02),
@@ -195,6 +217,14 @@ class LashTransformer(nn.Module):
     @property
     def n_layers(self) -> int:
         return len(self.blocks)
+
+    def original_parameter_order(self) -> list[nn.Parameter]:
+        """The parameters in the original code's registration order (per block: attention, FFN, then
+        the two norms), the order its gradient clipping summed the per-parameter norms in."""
+        params = list(self.embed.parameters())
+        for b in self.blocks:
+            params += [*b.attn.parameters(), *b.ffn.parameters(), *b.norm1.parameters(), *b.norm2.parameters()]
+        return params + list(self.head.parameters())
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

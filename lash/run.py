@@ -49,7 +49,7 @@ def run_training(cfg: RunConfig, argv: list[str] | None = None, checkpoint_dir: 
     log.info("data: %s, vocab %d, %d train / %d val batches", data.info.get("source"), vocab_size,
              len(data.train), len(data.validation))
     seed_everything(cfg.seed)  # the model's initialisation depends on the seed alone, not on data loading
-    model = LashTransformer(cfg.model, vocab_size).to(cfg.train.device)
+    model = LashTransformer.for_run(cfg, vocab_size).to(cfg.train.device)
     checkpoint = TrainingCheckpoint(checkpoint_dir, cfg.to_dict(), data.digests) if checkpoint_dir else None
     result = train_model(model, data, cfg, checkpoint=checkpoint, ctx=ctx)
     validation = split_report(model, data.validation.epoch(0), cfg, vocab_size)

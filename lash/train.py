@@ -276,6 +276,8 @@ def train_model(model, data, cfg: RunConfig, checkpoint: TrainingCheckpoint | No
         best_metric, bad_epochs, best_state = state["best_metric"], state["bad_epochs"], state["best_state"]
         log.info("resumed from %s after epoch %d", checkpoint.path, state["epoch"])
     task.start()
+    # The total norm sums per-parameter norms in this order; the original's order with its arithmetic.
+    clipped = model.original_parameter_order if cfg.train.kernels == "original" else model.parameters
     model.train()
     for epoch in range(result.epochs_run, 0 if finished else task.max_epochs):
         total_loss, n_batches = 0.0, 0
@@ -284,7 +286,7 @@ def train_model(model, data, cfg: RunConfig, checkpoint: TrainingCheckpoint | No
             loss, loss_value = task.batch_loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            torch.nn.utils.clip_grad_norm_(clipped(), cfg.train.grad_clip)
             optimizer.step()
             value = loss_value()
             if not math.isfinite(value):

@@ -81,12 +81,13 @@ def test_quantile_threshold_and_strictly_below_is_hard():
 
 @pytest.mark.parametrize("reshuffle", [False, True])
 def test_phase2_batches_replay_the_permutation_stream(reshuffle):
-    """Epoch e's order is the one the original loop draws: the first permutation of a generator seeded
-    with cfg.seed (never reshuffled), or its (e+1)-th draw with hard_reshuffle; so a resumed run, which
+    """Epoch e's order (ashem.phase2_rng=seeded): the first permutation of a generator seeded with
+    cfg.seed (never reshuffled), or its (e+1)-th draw with hard_reshuffle; so a resumed run, which
     starts at epoch e, draws the same. Batches are consecutive slices of hard_batch_size."""
     from lash.ashem.phase2 import HardTokenTask
 
-    cfg = tiny_cfg("ashem_original", f"ashem.hard_reshuffle={reshuffle}", "ashem.hard_batch_size=4")
+    cfg = tiny_cfg("ashem_original", f"ashem.hard_reshuffle={reshuffle}", "ashem.hard_batch_size=4",
+                   "ashem.phase2_rng=seeded")
     inputs = type("Hard", (), {"__len__": lambda self: 10})()
     task = HardTokenTask(None, cfg, inputs, [], 0.5, 30)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -97,6 +98,78 @@ def test_phase2_batches_replay_the_permutation_stream(reshuffle):
         assert [len(b) for b in batches] == [4, 4, 2]
         assert torch.equal(torch.cat(batches), expected)
     assert not torch.equal(draws[0], draws[1])
+
+
+def test_carried_phase2_draws_what_one_process_after_phase1_draws(original):
+    """ashem.phase2_rng=carry (the original protocol): the phase-1 file holds the global RNG state
+    phase 1 left, which is the state right after the phase-1 model was drawn (training draws nothing);
+    phase 2 then draws its whole model and one torch.randperm from it, like the original's single
+    process: seed, phase-1 model, phase-2 model, randperm."""
+    from lash.ashem.phase2 import HardTokenTask, grow_model
+    from lash.model import LashTransformer
+    from lash.seeding import seed_everything
+
+    cfg = tiny_cfg("ashem_original")
+    assert cfg.ashem.phase2_rng == "carry"
+    p1 = torch.load(original["p1.pt"], weights_only=True)
+    vocab = p1["vocab_size"]
+    seed_everything(cfg.seed)
+    LashTransformer.for_run(cfg, vocab, cfg.ashem.phase1_layers)
+    assert torch.equal(p1["rng_state"]["torch"], torch.get_rng_state())
+    reference = LashTransformer.for_run(cfg, vocab)  # the original's whole new 4-layer model
+    reference_perm = torch.randperm(10)
+
+    torch.manual_seed(12345)  # whatever the process did before: phase 2 restores phase 1's state
+    grown = grow_model(cfg, vocab, p1["state_dict"], p1["rng_state"])
+    task = HardTokenTask(None, cfg, type("Hard", (), {"__len__": lambda self: 10})(), [], 0.5, vocab)
+    new_blocks = [f"blocks.{i}." for i in range(cfg.ashem.phase1_layers, cfg.ashem.phase2_layers)]
+    ref_state = reference.state_dict()
+    for name, value in grown.state_dict().items():
+        expected = ref_state[name] if name.startswith(tuple(new_blocks)) else p1["state_dict"].get(name)
+        if expected is not None:
+            assert torch.equal(value, expected), name
+    for epoch in range(3):  # one permutation, never reshuffled, replayable after a resume
+        assert torch.equal(torch.cat(task.begin_epoch(epoch)), reference_perm)
+
+
+def test_length_one_attention_is_exact_with_zero_query_and_key_gradients():
+    """Over a single key the softmax is exactly 1: the output is v and wq, wk get exactly zero gradients
+    (the original's explicit attention; a fused kernel's rounding noise there became Adam updates)."""
+    from lash.config import ModelConfig
+    from lash.model import LashTransformer
+
+    torch.manual_seed(0)
+    model = LashTransformer(ModelConfig(dim=16, n_layers=1, n_heads=2), 11)
+    h = torch.randn(5, 1, 16)
+    out, _ = model.blocks[0](h, *model.rope(torch.arange(1)))
+    attn = model.blocks[0].attn
+    expected = model.blocks[0].norm2(
+        model.blocks[0].norm1(h + attn.wo(attn.wv(h))) + model.blocks[0].ffn(model.blocks[0].norm1(h + attn.wo(attn.wv(h)))))
+    assert torch.equal(out, expected)
+    out.square().sum().backward()
+    assert torch.count_nonzero(attn.wq.weight.grad) == 0 and torch.count_nonzero(attn.wk.weight.grad) == 0
+    assert torch.count_nonzero(attn.wv.weight.grad) > 0
+
+
+def test_original_kernels_attend_explicitly_and_clip_in_the_original_order():
+    """train.kernels=original: explicit causal attention equal (to rounding) to the fused kernel, and
+    the clipping order embed; per block attention, FFN, norm1, norm2; head."""
+    from lash.model import LashTransformer
+
+    cfg = tiny_cfg("ashem_original", "train.kernels=original")
+    torch.manual_seed(0)
+    explicit = LashTransformer.for_run(cfg, 30)
+    torch.manual_seed(0)
+    fused = LashTransformer.for_run(tiny_cfg("ashem_original"), 30)
+    assert all(b.attn.explicit for b in explicit.blocks) and not any(b.attn.explicit for b in fused.blocks)
+    x = torch.randint(0, 30, (2, 7))
+    assert torch.allclose(explicit(x), fused(x), atol=1e-5)
+    names = {id(p): n for n, p in explicit.named_parameters()}
+    order = [names[id(p)] for p in explicit.original_parameter_order()]
+    assert order[:1] == ["embed.weight"] and order[-1] == "head.weight"
+    assert order[1:10] == [f"blocks.0.{n}.weight" for n in ("attn.wq", "attn.wk", "attn.wv", "attn.wo",
+                                                            "ffn.w1", "ffn.w2", "ffn.w3", "norm1", "norm2")]
+    assert sorted(order) == sorted(names.values())
 
 
 def test_phase2_optimizer_hard_and_soft_freezing():

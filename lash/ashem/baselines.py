@@ -58,7 +58,7 @@ def run_baseline(cfg: RunConfig, mined: dict, match_flops: float | None = None,
         cfg = copy.deepcopy(cfg)
         cfg.train.max_epochs = math.ceil(budget / len(data.train))
     seed_everything(cfg.seed)
-    model = LashTransformer(cfg.model, vocab).to(cfg.train.device)
+    model = LashTransformer.for_run(cfg, vocab).to(cfg.train.device)
     resume = training_checkpoint(checkpoint_dir, "lash ashem baseline", cfg, data, inputs={"budget_flops": match_flops})
     t0 = time.perf_counter()
     result = train_model(model, run_data, cfg, checkpoint=resume,

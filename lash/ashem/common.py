@@ -118,8 +118,6 @@ def train_flops(cfg: RunConfig, n_layers: int, vocab: int, tokens: int, n_heads:
 
 
 def load_model(cfg: RunConfig, n_layers: int, vocab: int, state: dict) -> LashTransformer:
-    c = copy.deepcopy(cfg.model)
-    c.n_layers = n_layers
-    model = LashTransformer(c, vocab)
+    model = LashTransformer.for_run(cfg, vocab, n_layers)
     model.load_state_dict(state)
     return model.to(cfg.train.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from ..checkpoint import rng_state
 from ..config import RunConfig
 from ..model import LashTransformer
 from ..seeding import seed_everything
@@ -24,7 +25,7 @@ def run_phase1(cfg: RunConfig, checkpoint_dir: str | None = None) -> dict:
     pcfg = phase_config(cfg, a.phase1_layers, a.phase1_lr, a.phase1_patience, a.phase1_max_epochs,
                         {a.phase1_layers: 1.0})
     seed_everything(cfg.seed)
-    model = LashTransformer(pcfg.model, vocab).to(cfg.train.device)
+    model = LashTransformer.for_run(pcfg, vocab).to(cfg.train.device)
     resume = training_checkpoint(checkpoint_dir, "lash ashem phase1", cfg, data)
     t0 = time.perf_counter()
     result = train_model(model, data, pcfg, checkpoint=resume,
@@ -39,8 +40,10 @@ def run_phase1(cfg: RunConfig, checkpoint_dir: str | None = None) -> dict:
         "training_flops": train_flops(cfg, a.phase1_layers, vocab, result.epochs_run * data.train.n_tokens),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # The global RNG state training left behind: the original drew phase 2's new blocks and permutation
+    # from it in the same process (ashem.phase2_rng=carry).
     ck = {**stage_header("ashem_phase1", cfg, data), "state_dict": state,
-          "state_digest": state_digest(state), "metrics": metrics}
+          "state_digest": state_digest(state), "metrics": metrics, "rng_state": rng_state()}
     timing = {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - start, 3)}
     return {"checkpoint": ck, "metrics": metrics, "data": data, "timing": timing, "threads": threads,
             "resumed_from": result.resumed_from, "training_checkpoints": [c for c in (resume,) if c]}

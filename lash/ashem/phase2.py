@@ -7,6 +7,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import set_rng_state
 from ..config import RunConfig
 from ..early_exit import collect_exit_stats
 from ..errors import CheckpointError
@@ -19,11 +20,15 @@ from .hard_inputs import HardInputs
 from .stage_files import check_data, stage_header, state_digest, training_checkpoint
 
 
-def grow_model(cfg: RunConfig, vocab: int, p1_state: dict) -> LashTransformer:
+def grow_model(cfg: RunConfig, vocab: int, p1_state: dict, carried_rng: dict | None = None) -> LashTransformer:
     """A phase2_layers model whose embedding, first phase1_layers blocks and head are copied from
-    phase 1; the new blocks are initialised from a seed stream separate from phase 1's."""
-    seed_everything(cfg.seed + 1)
-    model = LashTransformer(cfg.model, vocab)
+    phase 1. The whole model is drawn (as the original did) from `carried_rng`, the global RNG state
+    phase 1 left (ashem.phase2_rng=carry), or else from a seed stream separate from phase 1's."""
+    if carried_rng is not None:
+        set_rng_state(carried_rng)
+    else:
+        seed_everything(cfg.seed + 1)
+    model = LashTransformer.for_run(cfg, vocab)
     missing = model.load_state_dict(p1_state, strict=False)
     assert not missing.unexpected_keys, missing.unexpected_keys
     return model.to(cfg.train.device)
@@ -41,10 +46,12 @@ def configure_phase2(model, cfg: RunConfig) -> torch.optim.Optimizer:
     if a.head == "frozen":
         model.head.requires_grad_(False)
     if a.freeze == "soft":
-        return build_optimizer(model, a.phase2_lr, a.soft_lr_scales, cfg.train.weight_decay)
+        return build_optimizer(model, a.phase2_lr, a.soft_lr_scales, cfg.train.weight_decay,
+                               fused=cfg.train.kernels == "fast")
     params = [p for p in model.parameters() if p.requires_grad]
+    fused = {"fused": True} if cfg.train.kernels == "fast" else {"foreach": True}
     return torch.optim.AdamW([{"params": params, "lr": a.phase2_lr, "name": "trainable"}],
-                             lr=a.phase2_lr, weight_decay=cfg.train.weight_decay, fused=True)
+                             lr=a.phase2_lr, weight_decay=cfg.train.weight_decay, **fused)
 
 
 def routed_eval(model, batches, cfg: RunConfig, threshold: float, vocab: int, context: str,
@@ -75,9 +82,12 @@ def phase2_flops(cfg: RunConfig, vocab: int, n_hard: int, epochs: int, n_rows: i
     return epochs * n_hard * per_token + precompute
 
 
-def permutation_generator(cfg: RunConfig) -> torch.Generator:
-    """The stream the hard tokens' order is drawn from (separate from the global RNG)."""
-    return torch.Generator().manual_seed(cfg.seed)
+def permutation_generator(cfg: RunConfig, carried: torch.Tensor | None = None) -> torch.Generator:
+    """The stream the hard tokens' order is drawn from: a generator of its own seeded with the run's
+    seed, or (ashem.phase2_rng=carry) one that continues the global RNG from `carried`, its state
+    after the phase-2 model was drawn, so it yields the original's torch.randperm."""
+    generator = torch.Generator()
+    return generator.set_state(carried) if carried is not None else generator.manual_seed(cfg.seed)
 
 
 def draw_permutation(generator: torch.Generator, n: int) -> torch.Tensor:
@@ -98,13 +108,15 @@ class HardTokenTask(TrainingTask):
         self.threshold, self.vocab = threshold, vocab
         self.lr_setting = ("ashem.phase2_lr", a.phase2_lr)
         self.max_epochs, self.patience, self.restore_best = a.phase2_max_epochs, a.phase2_patience, True
+        # carry: the global stream right after the model was drawn (nothing draws in between)
+        self.carried = torch.get_rng_state() if a.phase2_rng == "carry" else None
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         return configure_phase2(self.model, self.cfg)
 
     def permutation(self, epoch: int) -> torch.Tensor:
         """The epoch's order, replayed from the start of the stream (so a resumed run draws the same)."""
-        generator = permutation_generator(self.cfg)
+        generator = permutation_generator(self.cfg, self.carried)
         n = len(self.inputs)
         perm = draw_permutation(generator, n)
         for _ in range(epoch if self.cfg.ashem.hard_reshuffle else 0):
@@ -126,6 +138,16 @@ class HardTokenTask(TrainingTask):
                 "hard_ppl": self.inputs.hard_ppl()}
 
 
+def carried_rng(cfg: RunConfig, p1: dict) -> dict | None:
+    """The RNG state phase 1 left behind, when phase 2 carries it on (ashem.phase2_rng=carry)."""
+    if cfg.ashem.phase2_rng != "carry":
+        return None
+    if "rng_state" not in p1:
+        raise CheckpointError("the phase-1 file holds no RNG state (it was written by an older lash), and "
+                              "ashem.phase2_rng=carry draws phase 2 from it. Fix: rerun `lash ashem phase1`")
+    return p1["rng_state"]
+
+
 def _check_inputs(p1: dict, mined: dict, data) -> None:
     check_data(p1, data, "the phase-1 checkpoint")
     check_data(mined, data, "the mined file")
@@ -143,7 +165,7 @@ def run_phase2(cfg: RunConfig, p1: dict, mined: dict, checkpoint_dir: str | None
     a = cfg.ashem
     vocab = len(data.vocab)
     threshold = mined["threshold"]
-    model = grow_model(cfg, vocab, p1["state_dict"])
+    model = grow_model(cfg, vocab, p1["state_dict"], carried_rng(cfg, p1))
     needs_rows = a.phase2_context == "full" or a.freeze == "soft"
     rows_x = split_rows(data, a.mine_split)[0] if needs_rows else None
     inputs = HardInputs(model, cfg, mined["hard"], rows_x)

@@ -46,7 +46,7 @@ def run_progressive(cfg: RunConfig, checkpoint_dir: str | None = None) -> dict:
     c1 = phase_config(cfg, a.phase1_layers, a.phase1_lr, a.phase1_patience, a.phase1_max_epochs,
                       _supervision_weights(sup, a.phase1_layers))
     seed_everything(cfg.seed)
-    model1 = LashTransformer(c1.model, vocab).to(cfg.train.device)
+    model1 = LashTransformer.for_run(c1, vocab).to(cfg.train.device)
     resume1 = training_checkpoint(checkpoint_dir, "lash progressive (phase 1)", cfg, data, filename="phase1.pt")
     t0 = time.perf_counter()
     r1 = train_model(model1, data, c1, checkpoint=resume1, task=LanguageModelTask(model1, data, c1, name="progressive phase 1",

@@ -20,14 +20,14 @@ from ..errors import CheckpointError
 from ..io import write_atomic
 
 _PHASE1_KEYS = ["seed", "data", "model.dim", "model.n_heads", "model.ffn_mult", "model.max_seq_len",
-                "model.rope_base", "train.weight_decay", "train.grad_clip", "ashem.phase1_layers",
+                "model.rope_base", "train.weight_decay", "train.grad_clip", "train.kernels", "ashem.phase1_layers",
                 "ashem.phase1_lr", "ashem.phase1_patience", "ashem.phase1_max_epochs"]
 _MINE_KEYS = _PHASE1_KEYS + ["ashem.hard_ratio", "ashem.mine_split", "ashem.mine_tokens", "ashem.report_split",
                              "eval.confidence"]
 _PHASE2_KEYS = _MINE_KEYS + ["model.n_layers", "ashem.phase2_layers", "ashem.phase2_lr",
                              "ashem.phase2_patience", "ashem.phase2_max_epochs", "ashem.phase2_context",
                              "ashem.eval_context", "ashem.head", "ashem.freeze", "ashem.soft_lr_scales",
-                             "ashem.hard_batch_size", "ashem.hard_reshuffle"]
+                             "ashem.hard_batch_size", "ashem.hard_reshuffle", "ashem.phase2_rng"]
 STAGE_KEYS = {"ashem_phase1": _PHASE1_KEYS, "ashem_mined": _MINE_KEYS, "ashem_phase2": _PHASE2_KEYS}
 
 

@@ -27,7 +27,9 @@ def _ashem_preset(protocol: str, baseline: str | None = None) -> dict[str, Any]:
         "routing_threshold": 0.0,
         "eval": {"exit_layer": 2},
         "ashem": {"mine_split": "validation" if original else "train",
-                  "report_split": "validation" if original else "test"},
+                  "report_split": "validation" if original else "test",
+                  # the original ran every stage in one process; the corrected protocol seeds phase 2
+                  "phase2_rng": "carry" if original else "seeded"},
     }
     if baseline is not None:
         # ASHEM's phase 1 settings (lr 1e-3, patience 1 / 3 by protocol, best state restored).

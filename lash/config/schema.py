@@ -24,10 +24,12 @@ Batching = Literal["contiguous", "chunks"]  # contiguous (D1/D2b) | chunks (D2a,
 VocabFrom = Literal["train", "train+validation", "full_train+validation"]  # original | D2
 ScheduleType = Literal["constant", "linear", "cosine", "step"]
 StopMetric = Literal["routed", "final"]  # routed (at routing_threshold) | final (last exit only)
-Kernels = Literal["fast", "reference"]  # fused head+CE and block ops | plain PyTorch ops
+Kernels = Literal["fast", "reference", "original"]  # fused head+CE and block ops | plain PyTorch ops |
+# the original code's arithmetic (plain ops, explicit attention, its clipping order, AdamW not fused)
 Confidence = Literal["max_prob", "margin", "entropy"]  # the early-exit confidence measures
 MineSplit = Literal["validation", "train"]
 ReportSplit = Literal["validation", "test"]
+Phase2Rng = Literal["seeded", "carry"]
 Phase2Context = Literal["token", "full"]
 EvalContext = Literal["full", "token"]
 Head = Literal["trainable", "frozen"]
@@ -163,6 +165,9 @@ class AshemConfig:
         factory=lambda: {1: 0.01, 2: 0.05, 3: 0.5, 4: 1.0}, gt=0, fix="use a positive scale")  # freeze=soft only
     hard_batch_size: int = setting(64, ge=1, le=MAX_BATCH, fix=POSITIVE_INT)  # hard tokens per phase-2 step
     hard_reshuffle: bool = False  # the original draws one permutation of the hard tokens, never reshuffled
+    # phase 2's new blocks and permutation: seeded (seed + 1, and a generator of its own) | carry (from
+    # the global RNG state phase 1 left, as the original's single process drew them)
+    phase2_rng: Phase2Rng = "seeded"
     # threshold calibration: at most this relative PPL loss vs deep only
     calibration_budget: float = setting(0.01, ge=0, fix="use a relative PPL loss such as 0.01 (1 %)")
     progressive_supervision: ProgressiveSupervision = "standard"  # progressive only: {N: 1} | 1/N each
