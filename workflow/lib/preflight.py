@@ -81,9 +81,11 @@ def _check_name(name, choices, what: str, where: str, fix: str) -> None:
                              f"Fix: {fix}")
 
 
-def check_names(config: dict, presets) -> None:
-    """Every preset a run uses exists in lash; every family and variant named elsewhere exists."""
+def check_names(config: dict, presets, kernels) -> None:
+    """Every preset a run uses exists in lash, and the kernels setting is one of lash's; every family and
+    variant named elsewhere exists."""
     preset_fix = "use one of lash's presets (`lash presets` lists them) in your --configfile or --config"
+    _check_name(config["kernels"], kernels, "kernels", "kernels", f"use one of: {', '.join(kernels)}")
     families = config["families"]
     for family, variants in families.items():
         for variant, spec in variants.items():

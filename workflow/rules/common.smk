@@ -13,7 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # lash's own merge, flatten and presets: a workflow variant means exactly what it means to lash.
-from lash.config import PRESETS, deep_merge, flatten_overrides
+from lash.config import PRESETS, choices, deep_merge, flatten_overrides
 
 ROOT = Path(workflow.basedir)
 sys.path.insert(0, str(ROOT / "workflow" / "lib"))
@@ -45,7 +45,7 @@ except WorkflowError as exc:  # name the key and say how to fix it, not only the
         "(allowed types and ranges: workflow/schemas/config.schema.yaml)"
     ) from None
 try:
-    preflight.check_names(config, PRESETS)
+    preflight.check_names(config, PRESETS, choices("train.kernels"))
 except preflight.PreflightError as exc:
     _refuse(exc)
 
