@@ -92,3 +92,19 @@ def test_seeds_from_the_command_line_are_integers(tmp_path):
     assert f"{tmp_path}/results/alpha/corrected-a0.7/seed~1.json" in out
     assert f"{tmp_path}/results/ashem/corrected-ashem/seed~3.json" in out
     assert "seed~2.json" not in out and f"{tmp_path}/results/ashem/corrected-ashem/seed~0.json" not in out
+
+
+def test_the_published_ashem_run_has_its_own_settings_and_nothing_else_does(tmp_path):
+    """The seed-42 run (ashem.provenance_seed) gets ashem.provenance_overrides (the original's arithmetic)
+    and one thread at every stage of its chain; the seeds' runs of the same rules get neither."""
+    stages = ("phase1", "mine", "phase2", "evaluate")
+    targets = [f"{tmp_path}/results/ashem/original-ashem/seed~{seed}.json" for seed in (42, 0)]
+    cmds = commands(snakemake("-n", "-p", "--cores", "2", *targets, "--config", f"output_root={tmp_path}",
+                              f"data_dir={DATA}"))
+    published = [c for c in cmds if " --seed 42 " in c]
+    seeds = [c for c in cmds if " --seed 0 " in c]
+    assert sorted(c.split()[2] for c in published) == sorted(c.split()[2] for c in seeds) == sorted(stages)
+    for command in published:
+        assert "--set 'train.kernels=\"original\"'" in command and "--set train.threads=1 " in command
+    for command in seeds:
+        assert "train.kernels" not in command and "--set train.threads=2 " in command

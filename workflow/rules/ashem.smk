@@ -18,7 +18,7 @@ rule ashem_phase1:
     priority: PRIORITY_FIRST
     conda:
         CONDA_ENV
-    threads: config["ashem"]["threads"]
+    threads: ashem_threads
     resources:
         mem_mb=8000,
         runtime=240,
@@ -44,7 +44,7 @@ rule ashem_mine:
     priority: PRIORITY_FIRST
     conda:
         CONDA_ENV
-    threads: config["ashem"]["threads"]
+    threads: ashem_threads
     resources:
         mem_mb=8000,
         runtime=60,
@@ -73,7 +73,7 @@ rule ashem_phase2:
     priority: phase2_priority
     conda:
         CONDA_ENV
-    threads: config["ashem"]["threads"]
+    threads: ashem_threads
     resources:
         mem_mb=11000,
         runtime=240,
@@ -101,7 +101,7 @@ rule ashem_evaluate:
     priority: phase2_priority
     conda:
         CONDA_ENV
-    threads: config["ashem"]["threads"]
+    threads: ashem_threads
     resources:
         mem_mb=11000,
         runtime=60,

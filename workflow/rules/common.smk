@@ -244,25 +244,43 @@ def phase2_priority(wildcards):
     return PRIORITY_FIRST if wildcards.variant in FIRST_PHASE2_VARIANTS else PRIORITY_LAST
 
 
-def _ashem_base(protocol, preset=None):
-    """The protocol's preset (or `preset`) with the protocol's ASHEM overrides."""
-    base = {"preset": preset or config["ashem"]["presets"][protocol]}
-    return deep_merge(base, config["ashem"].get("overrides", {}).get(protocol, {}))
+def is_ashem_provenance(protocol, seed):
+    """The published ASHEM run: the original protocol at ashem.provenance_seed."""
+    published = config["ashem"].get("provenance_seed")
+    return protocol == "original" and published is not None and int(seed) == published
+
+
+def ashem_threads(wildcards):
+    """ashem.threads; the published run on one thread, as the original printed its numbers."""
+    if is_ashem_provenance(wildcards.protocol, wildcards.seed):
+        return 1
+    return config["ashem"]["threads"]
+
+
+def _ashem_base(wildcards, preset=None):
+    """The protocol's preset (or `preset`) with the protocol's ASHEM overrides, and for the published
+    run ashem.provenance_overrides (every stage of its chain: the stage files must agree)."""
+    a = config["ashem"]
+    base = {"preset": preset or a["presets"][wildcards.protocol]}
+    base = deep_merge(base, a.get("overrides", {}).get(wildcards.protocol, {}))
+    if is_ashem_provenance(wildcards.protocol, wildcards.seed):
+        base = deep_merge(base, a.get("provenance_overrides", {}))
+    return base
 
 
 def ashem_args(wildcards):
-    return lash_args(_ashem_base(wildcards.protocol))
+    return lash_args(_ashem_base(wildcards))
 
 
 def ashem_variant_args(wildcards):
-    overrides = _ashem_base(wildcards.protocol)
+    overrides = _ashem_base(wildcards)
     return lash_args(deep_merge(overrides, config["ashem"]["variants"][wildcards.variant]))
 
 
 def ashem_baseline_args(wildcards):
     # The protocol's overrides too: a routed baseline mines its threshold on ASHEM's mining tokens.
     preset = config["ashem"]["baselines"][wildcards.baseline]
-    return lash_args(_ashem_base(wildcards.protocol, f"{preset}_{wildcards.protocol}"))
+    return lash_args(_ashem_base(wildcards, f"{preset}_{wildcards.protocol}"))
 
 
 def progressive_args(wildcards):
