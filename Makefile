@@ -24,7 +24,7 @@ test: env
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/snakefmt --check Snakefile workflow
-	$(VENV)/bin/snakemake --lint $(if $(DATA_DIR),--config data_dir=$(DATA_DIR))
+	$(VENV)/bin/python tools/lint-workflow.py $(if $(DATA_DIR),--config data_dir=$(DATA_DIR))
 
 smoke: env system-packages
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml

@@ -16,19 +16,18 @@ rule ashem_phase1:
     benchmark:
         out("benchmarks/snakemake/ashem/{protocol}/seed~{seed}/phase1.tsv")
     priority: PRIORITY_FIRST
-    conda:
-        CONDA_ENV
     threads: ashem_threads
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=config["gpus_per_run"],
     params:
+        env=ashem_environment,
         args=ashem_args,
         # Outside the declared outputs: a failed or killed job resumes from its last epoch.
         checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/phase1"),
     shell:
-        "lash ashem phase1 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env} lash ashem phase1 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--checkpoint {output.ckpt} --checkpoint-dir {params.checkpoints} --out {output.json} > {log} 2>&1"
 
 
@@ -42,17 +41,16 @@ rule ashem_mine:
     log:
         out("logs/ashem/{protocol}/seed~{seed}/mine.log"),
     priority: PRIORITY_FIRST
-    conda:
-        CONDA_ENV
     threads: ashem_threads
     resources:
         mem_mb=8000,
         runtime=60,
         gpu=config["gpus_per_run"],
     params:
+        env=ashem_environment,
         args=ashem_args,
     shell:
-        "lash ashem mine {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env} lash ashem mine {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase1 {input.phase1} --out {output.mined} --summary {output.json} > {log} 2>&1"
 
 
@@ -71,18 +69,17 @@ rule ashem_phase2:
     wildcard_constraints:
         variant=ASHEM_VARIANTS,
     priority: phase2_priority
-    conda:
-        CONDA_ENV
     threads: ashem_threads
     resources:
         mem_mb=11000,
         runtime=240,
         gpu=config["gpus_per_run"],
     params:
+        env=ashem_environment,
         args=ashem_variant_args,
         checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/phase2-{variant}"),
     shell:
-        "lash ashem phase2 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env} lash ashem phase2 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase1 {input.phase1} --mined {input.mined} --checkpoint {output.ckpt} "
         "--checkpoint-dir {params.checkpoints} --out {output.json} > {log} 2>&1"
 
@@ -99,17 +96,16 @@ rule ashem_evaluate:
     wildcard_constraints:
         variant=ASHEM_VARIANTS,
     priority: phase2_priority
-    conda:
-        CONDA_ENV
     threads: ashem_threads
     resources:
         mem_mb=11000,
         runtime=60,
         gpu=config["gpus_per_run"],
     params:
+        env=ashem_environment,
         args=ashem_variant_args,
     shell:
-        "lash ashem evaluate {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env} lash ashem evaluate {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase2 {input.phase2} --mined {input.mined} --out {output} > {log} 2>&1"
 
 
@@ -127,8 +123,6 @@ rule ashem_baseline:
     wildcard_constraints:
         baseline=ASHEM_BASELINES,
     priority: PRIORITY_FIRST
-    conda:
-        CONDA_ENV
     # One thread: with two, the routed baseline's evaluation once grew to 24 GB and was OOM-killed
     # (1.4 GB with one); the committed baselines were made this way.
     threads: 1
@@ -155,8 +149,6 @@ rule progressive:
     benchmark:
         out("benchmarks/snakemake/progressive/{protocol}-{variant}/seed~{seed}.tsv")
     priority: PRIORITY_PROGRESSIVE
-    conda:
-        CONDA_ENV
     threads: config["ashem"]["threads"]
     resources:
         mem_mb=11000,

@@ -257,6 +257,15 @@ def ashem_threads(wildcards):
     return config["ashem"]["threads"]
 
 
+def ashem_environment(wildcards):
+    """`VAR=value ...` before the lash command of the published run's stages (ashem.provenance_environment:
+    the numeric code paths the original printed its numbers with); empty for every other run."""
+    if not is_ashem_provenance(wildcards.protocol, wildcards.seed):
+        return ""
+    env = config["ashem"].get("provenance_environment", {})
+    return " ".join(f"{name}={shlex.quote(str(value))}" for name, value in env.items())
+
+
 def _ashem_base(wildcards, preset=None):
     """The protocol's preset (or `preset`) with the protocol's ASHEM overrides, and for the published
     run ashem.provenance_overrides (every stage of its chain: the stage files must agree)."""

@@ -10,8 +10,6 @@ rule train:
         out("logs/train/{family}/{protocol}-{variant}/seed~{seed}.log"),
     benchmark:
         out("benchmarks/snakemake/train/{family}/{protocol}-{variant}/seed~{seed}.tsv")
-    conda:
-        CONDA_ENV
     threads: config["threads_per_run"]
     resources:
         mem_mb=2000,  # character level: well under 2 GB resident
@@ -37,8 +35,6 @@ rule train_provenance:
         out("benchmarks/snakemake/provenance/{corpus}-{preset}/seed~{seed}.tsv")
     wildcard_constraints:
         corpus="fallback|wikitext2",
-    conda:
-        CONDA_ENV
     threads: config["threads_per_run"]
     resources:
         mem_mb=2000,
