@@ -53,6 +53,7 @@ def _lash_run(command: str) -> tuple[str, dict]:
     """(--out, the results JSON lash would write) of one `lash ...` command line of the plan: the
     smoke-run template with the command's preset, --set values and seed in its config."""
     words = shlex.split(command.split(" > ")[0])
+    words = words[words.index("lash"):]  # after any environment settings (VAR=value lash ...)
     run = copy.deepcopy(TEMPLATE)
     for flag, value in zip(words, words[1:]):
         if flag == "--preset":
@@ -79,9 +80,9 @@ def smoke_tree(tmp_path_factory) -> Path:
     for name in ("config", "lash", "paper", "workflow"):
         (tree / name).symlink_to(REPO / name)
     plan = _snakemake(tree, "-n", "-p", "--cores", "1", "results")
-    commands = [line.removeprefix("Shell command: ") for line in plan.splitlines()
-                if line.startswith("Shell command: lash ") and "/results/ashem_stages/" not in line
-                and "--out smoke_out/results/" in line]
+    commands = [line.removeprefix("Shell command:") for line in plan.splitlines()
+                if line.startswith("Shell command:") and " lash " in line and "--out smoke_out/results/" in line
+                and "/results/ashem_stages/" not in line]
     assert len(commands) > 30
     for command in commands:
         out, run = _lash_run(command)
