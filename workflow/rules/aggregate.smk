@@ -41,8 +41,6 @@ rule check_runs:
         manifest=out("results/checked_runs.json"),
     log:
         out("logs/check_runs.log"),
-    conda:
-        CONDA_ENV
     params:
         expected={p: s for p, s in RUN_SETTINGS.items() if counted(p, config)},
         not_counted={p: s for p, s in RUN_SETTINGS.items() if not counted(p, config)},
@@ -68,8 +66,6 @@ rule aggregate:
         reliability=out("results/reliability.csv"),
     log:
         out("logs/aggregate.log"),
-    conda:
-        CONDA_ENV
     params:
         references=config["references"],
     script:

@@ -27,7 +27,7 @@ rule ashem_phase1:
         # Outside the declared outputs: a failed or killed job resumes from its last epoch.
         checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/phase1"),
     shell:
-        "{params.env} lash ashem phase1 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env}lash ashem phase1 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--checkpoint {output.ckpt} --checkpoint-dir {params.checkpoints} --out {output.json} > {log} 2>&1"
 
 
@@ -50,7 +50,7 @@ rule ashem_mine:
         env=ashem_environment,
         args=ashem_args,
     shell:
-        "{params.env} lash ashem mine {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env}lash ashem mine {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase1 {input.phase1} --out {output.mined} --summary {output.json} > {log} 2>&1"
 
 
@@ -79,7 +79,7 @@ rule ashem_phase2:
         args=ashem_variant_args,
         checkpoints=out("checkpoints/resume/ashem/{protocol}/seed~{seed}/phase2-{variant}"),
     shell:
-        "{params.env} lash ashem phase2 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env}lash ashem phase2 {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase1 {input.phase1} --mined {input.mined} --checkpoint {output.ckpt} "
         "--checkpoint-dir {params.checkpoints} --out {output.json} > {log} 2>&1"
 
@@ -105,7 +105,7 @@ rule ashem_evaluate:
         env=ashem_environment,
         args=ashem_variant_args,
     shell:
-        "{params.env} lash ashem evaluate {params.args} --seed {wildcards.seed} --set train.threads={threads} "
+        "{params.env}lash ashem evaluate {params.args} --seed {wildcards.seed} --set train.threads={threads} "
         "--phase2 {input.phase2} --mined {input.mined} --out {output} > {log} 2>&1"
 
 

@@ -18,8 +18,6 @@ rule fig_alpha:
         png=out("figures/fig_alpha.png"),
     log:
         out("logs/figures/fig_alpha.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_alpha.py"
 
@@ -38,8 +36,6 @@ rule fig_l2:
         png=out("figures/fig_l2.png"),
     log:
         out("logs/figures/fig_l2.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_l2.py"
 
@@ -58,8 +54,6 @@ rule fig_lr:
         png=out("figures/fig_lr.png"),
     log:
         out("logs/figures/fig_lr.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_lr.py"
 
@@ -77,8 +71,6 @@ rule fig_seeds:
         png=out("figures/fig_seeds.png"),
     log:
         out("logs/figures/fig_seeds.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_seeds.py"
 
@@ -97,8 +89,6 @@ rule fig_sweep:
         png=out("figures/fig_sweep.png"),
     log:
         out("logs/figures/fig_sweep.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_sweep.py"
 
@@ -116,8 +106,6 @@ rule fig_reliability:
         png=out("figures/fig_reliability.png"),
     log:
         out("logs/figures/fig_reliability.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_reliability.py"
 
@@ -136,8 +124,6 @@ rule fig_ashem:
         png=out("figures/fig_ashem.png"),
     log:
         out("logs/figures/fig_ashem.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fig_ashem.py"
 

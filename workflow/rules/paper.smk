@@ -15,8 +15,6 @@ rule numbers:
         json=out("paper/generated/numbers.json"),
     log:
         out("logs/numbers.log"),
-    conda:
-        CONDA_ENV
     params:
         seeds=config["seeds"],
         word_seeds=config["word_seeds"],
@@ -37,8 +35,6 @@ rule tables:
         ashem=out("paper/generated/tab_ashem.tex"),
     log:
         out("logs/tables.log"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/tables.py"
 
@@ -56,8 +52,6 @@ rule paper:
         out("paper/build/main.pdf"),
     log:
         out("logs/paper.log"),
-    conda:
-        CONDA_ENV
     params:
         build=out("paper/build/src"),
     shell:
@@ -79,8 +73,6 @@ rule tab_setup:
         tex=out("paper/generated/tab_setup.tex"),
     log:
         out("logs/tab_setup.log"),
-    conda:
-        CONDA_ENV
     params:
         titles=SETUP_TITLES,
     script:
