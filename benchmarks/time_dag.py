@@ -6,11 +6,12 @@
 Each pass builds the same targets from scratch into its own temporary output root, one pass after
 the other, alternating the kernels (`--order`, default fast,reference,fast: on a shared machine
 whose speed drifts, a setting timed on both sides of the other is compared with their mean), with
-`--config kernels=fast|reference` (workflow/schemas/config.schema.yaml) and the same `--cores`. `reference` runs every training job with plain PyTorch ops, full-vocabulary
-logits and foreach AdamW: the training code as it was before the fast path. `paper-slice` is the
-paper config (real WikiText-2) limited to seed 0 of one variant per character-level family, both
-protocols, and the word-level ASHEM phase-1 training of the corrected protocol: the whole paper
-build takes hours per setting on two cores.
+`--config kernels=fast|reference` (workflow/schemas/config.schema.yaml) and the same `--cores`.
+`reference` runs every training job with plain PyTorch ops, full-vocabulary logits and foreach
+AdamW: the training code as it was before the fast path. `paper-slice` is the paper config (real
+WikiText-2) limited to seed 0 of one variant per character-level family, both protocols, and the
+word-level ASHEM phase-1 training of the corrected protocol: the whole paper build takes hours per
+setting on two cores.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def matmul_peak(seconds: float = 1.0, n: int = 1024) -> dict:
 def _ratio_stats(numerators: list[float], denominators: list[float]) -> dict:
     """Median and quartiles of per-round ratios (times taken in the same round, so a machine that
     is slower for a while slows both sides of a ratio alike)."""
-    ratios = [a / b for a, b in zip(numerators, denominators)]
+    ratios = [a / b for a, b in zip(numerators, denominators, strict=True)]
     q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
     return {"median": statistics.median(ratios), "q1": q1, "q3": q3}
 
@@ -282,7 +282,8 @@ def to_markdown(report: dict) -> str:
                 + (f", fast/Llama {_fmt_ratio(sp['fast_vs_llama'])}" if "fast_vs_llama" in sp else "")
                 + (f", compiled/fast {_fmt_ratio(sp['compiled_vs_fast'])}" if "compiled_vs_fast" in sp else "")
                 + f"; fast = {frac['median']:.2f} ({frac['q1']:.2f}-{frac['q3']:.2f}) of the matmul peak; "
-                f"the fast step takes {1 / sp['fast_vs_head_products']['median']:.2f}x the time of the head products alone")
+                f"the fast step takes {1 / sp['fast_vs_head_products']['median']:.2f}x the time of the head "
+                "products alone")
         if "head_products_vs_llama" in sp:
             text += (f", which alone would be {sp['head_products_vs_llama']['median']:.2f}x faster than Llama's step")
         lines.append(text + (f"; {r['note']}" if "note" in r else ""))

@@ -77,10 +77,10 @@ def teacher_forced_rows(name: str, device: str, batch: int, seq_len: int, exit_f
     threshold = torch.quantile(conf.flatten().float().cpu(), 1 - exit_fraction).item()
     rows = []
     for skip_ctx, full_ctx in (("propagate", "full"), ("token", "token")):
-        def full():
+        def full(full_ctx=full_ctx):  # bound now: the loop variable moves on
             return ee.full_inference(model, x, e, threshold, deep_context=full_ctx)
 
-        def skip():
+        def skip(skip_ctx=skip_ctx):
             return ee.skip_inference(model, x, e, threshold, deep_context=skip_ctx)
 
         t_full, t_skip = _time_pair(full, skip, repeats, device)

@@ -142,9 +142,10 @@ def test_length_one_attention_is_exact_with_zero_query_and_key_gradients():
     model = LashTransformer(ModelConfig(dim=16, n_layers=1, n_heads=2), 11)
     h = torch.randn(5, 1, 16)
     out, _ = model.blocks[0](h, *model.rope(torch.arange(1)))
-    attn = model.blocks[0].attn
-    expected = model.blocks[0].norm2(
-        model.blocks[0].norm1(h + attn.wo(attn.wv(h))) + model.blocks[0].ffn(model.blocks[0].norm1(h + attn.wo(attn.wv(h)))))
+    block = model.blocks[0]
+    attn = block.attn
+    x = block.norm1(h + attn.wo(attn.wv(h)))  # attention over one key is wo(wv(h))
+    expected = block.norm2(x + block.ffn(x))
     assert torch.equal(out, expected)
     out.square().sum().backward()
     assert torch.count_nonzero(attn.wq.weight.grad) == 0 and torch.count_nonzero(attn.wk.weight.grad) == 0

@@ -12,9 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from bad_inputs import CKPT_RUN, Ctx, Setup, assert_refused, train
-from bad_inputs import clean_environment, trained_checkpoint
+from bad_inputs import CKPT_RUN, Ctx, Setup, assert_refused, clean_environment, train, trained_checkpoint
 
 # pytest finds a fixture by its name in the test module: both are used by the cases below
 FIXTURES = (clean_environment, trained_checkpoint)

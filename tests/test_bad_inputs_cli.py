@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from bad_inputs import Ctx, Setup, assert_refused, clean_environment, train
 
-from bad_inputs import Ctx, Setup, assert_refused, train
-from bad_inputs import clean_environment
 from lash.cli import main
 
 pytestmark = pytest.mark.usefixtures(clean_environment.__name__)  # no LASH_DATA_DIR from the caller

@@ -7,9 +7,7 @@ import os
 
 import pytest
 import torch
-
-from bad_inputs import Ctx, assert_refused, train
-from bad_inputs import clean_environment
+from bad_inputs import Ctx, assert_refused, clean_environment, train
 
 pytestmark = pytest.mark.usefixtures(clean_environment.__name__)  # no LASH_DATA_DIR from the caller
 
@@ -111,7 +109,8 @@ CASES = [
     pytest.param(_set("model.n_layer=2", names=["`model.n_layer`", "did you mean 'n_layers'?"]),
                  id="key-typo-did-you-mean"),
     pytest.param(lambda ctx: train(ctx, "--smoke", "--preset", "deep_supervison",
-                                   names=["`preset`", "did you mean 'deep_supervision'?"]), id="preset-typo-did-you-mean"),
+                                   names=["`preset`", "did you mean 'deep_supervision'?"]),
+                 id="preset-typo-did-you-mean"),
     pytest.param(_set("protocol=orignal", names=["`protocol`", "did you mean 'original'?"]),
                  id="protocol-typo-did-you-mean"),
     pytest.param(_set("data.batching=chunk", names=["`data.batching`", "did you mean 'chunks'?"]),

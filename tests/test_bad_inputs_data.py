@@ -8,9 +8,7 @@ import os
 import shutil
 
 import pytest
-
-from bad_inputs import Ctx, Setup, assert_refused, train
-from bad_inputs import clean_environment
+from bad_inputs import Ctx, Setup, assert_refused, clean_environment, train
 
 pytestmark = pytest.mark.usefixtures(clean_environment.__name__)  # no LASH_DATA_DIR from the caller
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from bad_inputs import Ctx, Setup, assert_refused, clean_environment, train, trained_checkpoint
 
-from bad_inputs import Ctx, Setup, assert_refused, train
-from bad_inputs import clean_environment, trained_checkpoint
 from lash.cli import main
 
 FIXTURES = (clean_environment, trained_checkpoint)  # imported by name so pytest sees them
@@ -203,7 +202,8 @@ def _foreign_file_in_baseline_dir(ctx):
     ckpt = ctx.tmp / "ckpt"
     ckpt.mkdir()
     torch.save({"a": 1}, ckpt / "train.pt")
-    return baseline(ctx, "--checkpoint-dir", str(ckpt), names=[str(ckpt / "train.pt"), "not a lash training checkpoint"],
+    return baseline(ctx, "--checkpoint-dir", str(ckpt),
+                    names=[str(ckpt / "train.pt"), "not a lash training checkpoint"],
                     unchanged=[ckpt / "train.pt"])
 
 

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from bad_inputs import Ctx, Setup, assert_refused
-from bad_inputs import clean_environment
+from bad_inputs import Ctx, Setup, assert_refused, clean_environment
 
 pytestmark = pytest.mark.usefixtures(clean_environment.__name__)  # no LASH_DATA_DIR from the caller
 

@@ -128,7 +128,8 @@ def test_the_library_never_imports_the_command_line():
                 names = [a.name for a in node.names]
             else:
                 continue
-            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n == "lash.cli" or n.startswith("lash.cli.")]
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names
+                          if n == "lash.cli" or n.startswith("lash.cli.")]
     assert offenders == []
 
 

@@ -7,9 +7,23 @@ import pytest
 import torch
 import yaml
 
-from lash.config import (PRESETS, PROTOCOLS, WHOLE_MAPPINGS, ConfigError, RunConfig, StrictYAMLError, choices,
-                         deep_merge, did_you_mean, flatten_overrides, load_strict, load_yaml, parse_set,
-                         resolve_config, validate)
+from lash.config import (
+    PRESETS,
+    PROTOCOLS,
+    WHOLE_MAPPINGS,
+    ConfigError,
+    RunConfig,
+    StrictYAMLError,
+    choices,
+    deep_merge,
+    did_you_mean,
+    flatten_overrides,
+    load_strict,
+    load_yaml,
+    parse_set,
+    resolve_config,
+    validate,
+)
 from lash.seeding import available_cores, warn_if_oversubscribed
 
 

@@ -56,7 +56,7 @@ def test_fallback_char_pipeline_matches_original():
             assert torch.equal(x.reshape(-1), ids[start:start + 32 * 64])
             assert torch.equal(y.reshape(-1), ids[start + 1:start + 32 * 64 + 1])
         # no shuffling: the same order every epoch
-        assert all(torch.equal(a[0], c[0]) for a, c in zip(batches, b.epoch(5)))
+        assert all(torch.equal(a[0], c[0]) for a, c in zip(batches, b.epoch(5), strict=False))
 
 
 def test_prepare_data_original_protocol_fallback():
@@ -403,7 +403,7 @@ def test_synthetic_entropy_rate_matches_counts():
     texts, rate = D.synthetic_markov(cfg, {"train": 300_000})
     assert 0 < rate < math.log(cfg.vocab_size)
     toks = texts["train"].split()
-    pairs = Counter(zip(toks, toks[1:]))
+    pairs = Counter(zip(toks, toks[1:], strict=False))
     firsts = Counter(toks[:-1])
     n = len(toks) - 1
     empirical = -sum(c / n * math.log(c / firsts[a]) for (a, _), c in pairs.items())

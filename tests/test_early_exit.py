@@ -8,8 +8,7 @@ import torch
 
 from lash import early_exit as ee
 from lash.config import ModelConfig
-from lash.evaluate import (collect_token_stats, confidence_from_logits, exit_mask, flops_per_token,
-                           routed_metrics)
+from lash.evaluate import collect_token_stats, confidence_from_logits, exit_mask, flops_per_token, routed_metrics
 from lash.model import LashTransformer
 
 V, E = 40, 2

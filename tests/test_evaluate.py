@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from lash.config import ModelConfig
-from lash.evaluate import (TokenStats, collect_token_stats, confidence_from_logits,
-                           expected_calibration_error, exit_metrics, flops_per_token, routed_metrics)
+from lash.evaluate import (
+    TokenStats,
+    collect_token_stats,
+    confidence_from_logits,
+    exit_metrics,
+    expected_calibration_error,
+    flops_per_token,
+    routed_metrics,
+)
 from lash.model import LashTransformer
 
 
@@ -70,7 +77,8 @@ def test_confidence_measures():
 
 def test_flops_fraction_counts_the_head():
     cfg = ModelConfig(dim=64, n_layers=4)
-    stats = TokenStats(ce={2: torch.zeros(2), 4: torch.zeros(2)}, correct={2: torch.ones(2, dtype=torch.bool), 4: torch.ones(2, dtype=torch.bool)},
+    stats = TokenStats(ce={2: torch.zeros(2), 4: torch.zeros(2)},
+                       correct={2: torch.ones(2, dtype=torch.bool), 4: torch.ones(2, dtype=torch.bool)},
                        max_prob={2: torch.tensor([0.9, 0.1]), 4: torch.ones(2)},
                        confidence={2: torch.tensor([0.9, 0.1]), 4: torch.ones(2)},
                        batch_index=torch.zeros(2, dtype=torch.long), n_layers=4)

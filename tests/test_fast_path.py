@@ -30,7 +30,7 @@ def test_chunked_linear_cross_entropy_matches_full_logits(chunk_rows):
     out = linear_cross_entropy([h1, h2], w, y, [0.7, 1.3], chunk_rows=chunk_rows)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     # a non-unit upstream gradient is applied too
-    for a, b in zip(grads(2.5 * out, [w, h1, h2]), grads(2.5 * ref, [w, h1, h2])):
+    for a, b in zip(grads(2.5 * out, [w, h1, h2]), grads(2.5 * ref, [w, h1, h2]), strict=False):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
         assert a.is_contiguous()
 
@@ -45,7 +45,7 @@ def test_chunked_cross_entropy_survives_huge_and_tiny_logits():
     out = linear_cross_entropy([h], w, y, [1.0], chunk_rows=5)
     assert torch.isfinite(out)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-4)
-    for a, b in zip(grads(out, [w, h]), grads(ref, [w, h])):
+    for a, b in zip(grads(out, [w, h]), grads(ref, [w, h]), strict=False):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         torch.testing.assert_close(linear_cross_entropy([h], w, y, [1.0]), ref.detach(), rtol=1e-5, atol=1e-4)
@@ -80,7 +80,7 @@ def test_fast_training_loss_and_grads_match_reference(weights, normalize):
     torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
     g_ref = torch.autograd.grad(ref, params, allow_unused=True)
     g_fast = torch.autograd.grad(fast, params, allow_unused=True)
-    for (name, _), a, b in zip(model.named_parameters(), g_fast, g_ref):
+    for (name, _), a, b in zip(model.named_parameters(), g_fast, g_ref, strict=False):
         if b is None:
             assert a is None or torch.all(a == 0), name
             continue
@@ -107,7 +107,7 @@ def test_fast_training_steps_are_deterministic():
     la, pa = run()
     lb, pb = run()
     assert la == lb
-    assert all(torch.equal(a, b) for a, b in zip(pa, pb))
+    assert all(torch.equal(a, b) for a, b in zip(pa, pb, strict=False))
 
 
 def test_kernels_option_is_validated():
@@ -146,7 +146,8 @@ def test_bench_train_reports_each_contender_and_per_round_ratios(monkeypatch, tm
     fast = report["contenders"]["lash_fast"]
     assert fast["tokens_per_s"] == pytest.approx(16 / (fast["step_ms"] / 1e3))
     ratio = report["speedup"]["fast_vs_reference"]
-    per_round = [r / f for f, r in zip(fast["step_ms_all"], report["contenders"]["lash_reference"]["step_ms_all"])]
+    reference = report["contenders"]["lash_reference"]["step_ms_all"]
+    per_round = [r / f for f, r in zip(fast["step_ms_all"], reference, strict=True)]
     assert ratio["median"] == pytest.approx(sorted(per_round)[1])
     assert ratio["q1"] <= ratio["median"] <= ratio["q3"]
     assert "head products only" in md.read_text() and "fast_vs_llama" not in report["speedup"]

@@ -18,6 +18,7 @@ Lints for rule fig_x (line 9, workflow/rules/figures.smk):
 
 def test_findings_are_read_per_rule_and_only_the_environment_lint_is_waived():
     found = lint.findings(REPORT)
-    assert found == [("rule train (line 4, workflow/rules/train.smk)", "Specify a conda environment or container for each rule."),
-                     ("rule fig_x (line 9, workflow/rules/figures.smk)", "No log directive defined")]
+    assert found == [
+        ("rule train (line 4, workflow/rules/train.smk)", "Specify a conda environment or container for each rule."),
+        ("rule fig_x (line 9, workflow/rules/figures.smk)", "No log directive defined")]
     assert [title for _, title in found if title not in lint.WAIVED] == ["No log directive defined"]

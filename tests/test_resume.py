@@ -56,7 +56,8 @@ def kill_after_checkpoint(args, checkpoint_file, out) -> dict:
 
 def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, uninterrupted):
     ckpt_dir, out = tmp_path / "ckpt", tmp_path / "run.json"
-    saved = kill_after_checkpoint([*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)], ckpt_dir / FILENAME, out)
+    saved = kill_after_checkpoint([*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)],
+                                  ckpt_dir / FILENAME, out)
     assert 1 <= saved["epoch"] < 6 and not saved["finished"]
 
     resumed = subprocess.run(lash_command(*RUN, "--checkpoint-dir", str(ckpt_dir), "--out", str(out)),
@@ -111,7 +112,7 @@ def test_torchrun_two_processes_follow_the_single_process_trajectory(tmp_path):
     assert b["provenance"]["world_size"] == 2
     ha, hb = a["metrics"]["history"], b["metrics"]["history"]
     assert len(ha) == len(hb) >= 2
-    for ea, eb in zip(ha, hb):
+    for ea, eb in zip(ha, hb, strict=False):
         assert eb["train_loss"] == pytest.approx(ea["train_loss"], rel=1e-5)
         assert eb["validation"]["ppl"] == pytest.approx(ea["validation"]["ppl"], rel=1e-5)
     assert b["metrics"]["headline"]["ppl"] == pytest.approx(a["metrics"]["headline"]["ppl"], rel=1e-5)

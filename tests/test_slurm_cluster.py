@@ -136,7 +136,7 @@ def accounted_jobs(prefix: str) -> list[dict]:
     fields = ["JobID", "JobName", "State", "Partition", "Account", "Timelimit", "Comment"]
     ok, out = query("sacct", "-X", "-n", "-P", "-S", "now-1days", "-o", ",".join(fields))
     assert ok, out
-    rows = [dict(zip(fields, line.split("|"))) for line in out.splitlines()]
+    rows = [dict(zip(fields, line.split("|"), strict=False)) for line in out.splitlines()]
     return [row for row in rows if row["JobName"].startswith(prefix + "_")]
 
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 import torch
+from test_resume import kill_after_checkpoint, lash_command
 
 from lash.cli import main
-from test_resume import kill_after_checkpoint, lash_command
 
 SMOKE = ["--preset", "ashem_corrected", "--smoke", "--seed", "0", "--set", "train.threads=1", "-q"]
 # Six epochs without early stopping: long enough to be killed in the middle.

@@ -5,14 +5,21 @@ import torch
 
 from lash.config import AlphaScheduleConfig, ModelConfig, resolve_config
 from lash.model import LashTransformer
-from lash.train import (DivergenceError, TrainingTask, alpha_at, build_optimizer, train_model,
-                        weighted_exit_loss, weights_for_epoch)
+from lash.train import (
+    DivergenceError,
+    TrainingTask,
+    alpha_at,
+    build_optimizer,
+    train_model,
+    weighted_exit_loss,
+    weights_for_epoch,
+)
 
 
 def manual_ce(logits, targets):
     """Mean cross-entropy by hand: log-sum-exp minus the target logit."""
     total = 0.0
-    for row, t in zip(logits.tolist(), targets.tolist()):
+    for row, t in zip(logits.tolist(), targets.tolist(), strict=False):
         m = max(row)
         total += m + math.log(sum(math.exp(v - m) for v in row)) - row[t]
     return total / len(targets)
@@ -61,7 +68,7 @@ def test_lr_scale_changes_the_size_of_the_first_adam_step():
     x = torch.randint(0, 11, (2, 8))
     torch.nn.functional.cross_entropy(model(x).reshape(-1, 11), x.reshape(-1)).backward()
     opt.step()
-    moves = [(p - b).abs().max().item() for p, b in zip(model.blocks.parameters(), before)]
+    moves = [(p - b).abs().max().item() for p, b in zip(model.blocks.parameters(), before, strict=False)]
     n1 = len(list(model.blocks[0].parameters()))
     assert max(moves[:n1]) == pytest.approx(1e-2, rel=1e-3)
     assert max(moves[n1:]) == pytest.approx(1e-3, rel=1e-3)

@@ -48,11 +48,13 @@ def test_paper_plan_covers_every_family_and_seed(tmp_path):
     # ASHEM, frozen head and baselines first, then progressive, then soft freezing
     blocks = {}
     for block in text.split("\n\n"):
-        rule = next((ln.split()[1].rstrip(":") for ln in block.splitlines() if ln.startswith(("rule ", "localrule "))), None)
+        rule = next((ln.split()[1].rstrip(":") for ln in block.splitlines()
+                     if ln.startswith(("rule ", "localrule "))), None)
         prio = next((int(ln.split()[1]) for ln in block.splitlines() if ln.strip().startswith("priority:")), 0)
         variant = "soft_freeze" if "soft_freeze" in block else "other"
         blocks.setdefault((rule, variant), set()).add(prio)
-    first = blocks[("ashem_evaluate", "other")] | blocks[("ashem_baseline", "other")] | blocks[("ashem_phase1", "other")]
+    first = (blocks[("ashem_evaluate", "other")] | blocks[("ashem_baseline", "other")]
+             | blocks[("ashem_phase1", "other")])
     assert min(first) > max(blocks[("progressive", "other")]) > max(blocks[("ashem_phase2", "soft_freeze")])
     assert min(blocks[("ashem_evaluate", "soft_freeze")]) > max(blocks[("train", "other")])
 

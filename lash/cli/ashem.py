@@ -10,7 +10,8 @@
 
 Every stage takes the config arguments of `lash train` and refuses an input made with another
 config. Outputs are written atomically. The training stages resume after a kill from
---checkpoint-dir, like `lash train` (deleted after success unless --keep-checkpoint). Each command is `cmd_<stage>(args, cfg) -> exit status`,
+--checkpoint-dir, like `lash train` (deleted after success unless --keep-checkpoint). Each command is
+`cmd_<stage>(args, cfg) -> exit status`,
 run by lash.cli.runner (config resolved, inputs and outputs checked, errors mapped).
 """
 

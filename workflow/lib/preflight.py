@@ -156,7 +156,7 @@ def lash_run_config(args: str):
 
     words = shlex.split(args)
     preset, sets, smoke = None, [], "--smoke" in words
-    for flag, value in zip(words, words[1:]):
+    for flag, value in zip(words, words[1:], strict=False):  # pairs of neighbours
         if flag == "--preset":
             preset = value
         elif flag == "--set" and not value.startswith("train.device="):
