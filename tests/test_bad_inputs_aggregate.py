@@ -14,13 +14,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
-from bad_inputs import Ctx, Setup, assert_refused
-from bad_inputs import clean_environment
+from bad_inputs import Ctx, Setup, assert_refused, clean_environment
 from fake_results import TEMPLATE, expected_settings, fake_run, make_fake_results, run_path
+
 from lash.analysis import checks
 from lash.analysis.runs import parse_result_path, parse_run
 from lash.config import flatten_overrides, parse_set
@@ -32,7 +32,7 @@ SMOKE = ["--configfile", "config/smoke.yaml"]
 STATISTICS_ONLY = ["--allowed-rules", "check_runs", "aggregate", "--cores", "1", "smoke_out/results/summary.csv"]
 FIXTURES = (clean_environment,)  # autouse: imported so that pytest applies it here
 STATISTICS = ["runs.csv", "summary.csv", "summary.json", "paired.csv", "claims.csv", "claims.json", "sweep.csv",
-              "reliability.csv"]
+              "reliability.csv", "epoch_caps.csv"]
 
 
 # --------------------------------------------------------------------------- a fake smoke build
@@ -55,7 +55,7 @@ def _lash_run(command: str) -> tuple[str, dict]:
     words = shlex.split(command.split(" > ")[0])
     words = words[words.index("lash"):]  # after any environment settings (VAR=value lash ...)
     run = copy.deepcopy(TEMPLATE)
-    for flag, value in zip(words, words[1:]):
+    for flag, value in pairwise(words):
         if flag == "--preset":
             run["config"]["preset"] = value
         elif flag == "--set":
@@ -99,7 +99,8 @@ def _case(ctx: Ctx, plant, names: list[str]) -> Setup:
     shutil.copytree(ctx._request.getfixturevalue("smoke_tree"), tree, symlinks=True)
     plant(tree)
     results = tree / "smoke_out" / "results"
-    return Setup(_snakemake_args(tree, *STATISTICS_ONLY), None, names, runner="snakemake", unchanged=[results / name for name in STATISTICS])
+    return Setup(_snakemake_args(tree, *STATISTICS_ONLY), None, names, runner="snakemake",
+                 unchanged=[results / name for name in STATISTICS])
 
 
 A03 = "smoke_out/results/alpha/original-a0.3/seed~0.json"
@@ -143,8 +144,20 @@ def _seed_of_another_file(ctx):
     return _case(ctx, plant, [A07, "`config.seed` is 1", "seed 0"])
 
 
+def _claim_without_a_smallest_effect(ctx):
+    def plant(tree):  # claims.yaml edited: a metric group without its justification
+        (tree / "config").unlink()
+        shutil.copytree(REPO / "config", tree / "config")
+        path = tree / "config" / "claims.yaml"
+        text = path.read_text()
+        why = text.index("    why:", text.index("  perplexity:"))
+        path.write_text(text[:why] + text[text.index("\n", why) + 1:])
+    return _case(ctx, plant, ["smallest_effects.perplexity.why", "is missing"])
+
+
 CASES = [
     pytest.param(_mismatched_variant, id="alpha-0.3-run-at-the-alpha-0.7-path"),
+    pytest.param(_claim_without_a_smallest_effect, id="claims-yaml-smallest-effect-without-why"),
     pytest.param(_truncated, id="truncated-run-json"),
     pytest.param(_nan_headline, id="nan-headline"),
     pytest.param(_extra_seed, id="extra-seed"),

@@ -1,5 +1,5 @@
 """lash.analysis (stats, intervals, runs) against hand-computed values: mean/sd/t-interval, the paired
-t-test, the verdict rule, the tidy run tables."""
+t-test, the epoch caps, the tidy run tables, claims.yaml's coverage (the verdicts: test_verdicts.py)."""
 
 import json
 import math
@@ -77,28 +77,6 @@ def test_paired_against_a_constant_and_degenerate_cases():
     assert none["n_pairs"] == 0 and math.isnan(none["mean_diff"])
 
 
-@pytest.mark.parametrize("ci, direction, n, expected", [
-    ((-3, -1), "decrease", 5, "supported"),
-    ((1, 3), "decrease", 5, "contradicted"),
-    ((-1, 1), "decrease", 5, "inconclusive"),
-    ((1, 3), "increase", 5, "supported"),
-    ((-3, -1), "increase", 5, "contradicted"),
-    ((-1, 0), "increase", 5, "inconclusive"),  # touching 0 does not exclude it
-    ((-3, -1), "decrease", 1, "inconclusive"),  # fewer than 2 paired seeds
-    ((float("nan"), float("nan")), "decrease", 5, "inconclusive"),
-    ((-1, 1), "none", 5, "inconclusive"),  # a claimed null is never "supported"
-    ((1, 3), "none", 5, "contradicted"),
-    ((-3, -1), "none", 5, "contradicted"),
-])
-def test_verdict_rule(ci, direction, n, expected):
-    assert stats.verdict(ci[0], ci[1], direction, n) == expected
-
-
-def test_verdict_refuses_an_unknown_direction():
-    with pytest.raises(ValueError, match="direction"):
-        stats.verdict(-1, 1, "better", 5)
-
-
 def _frame(rows):
     return pd.DataFrame(rows, columns=["family", "protocol", "variant", "seed", "ppl", "phase1_ppl"])
 
@@ -109,37 +87,12 @@ def test_paired_differences_use_the_family_reference_and_same_protocol():
                   + [("alpha", "original", "a0.7", s, 30.0, None) for s in range(3)]
                   + [("l2", "corrected", "w1.0", s, 25.0 + s, None) for s in range(2)])
     p = stats.paired_differences(runs, {"alpha": "alpha/a0.5", "l2": "alpha/a0.7"}, metrics=["ppl"])
-    assert set(zip(p.family, p.protocol, p.variant)) == {("alpha", "corrected", "a0.7"), ("l2", "corrected", "w1.0")}
+    assert set(zip(p.family, p.protocol, p.variant, strict=True)) == {("alpha", "corrected", "a0.7"),
+                                                                       ("l2", "corrected", "w1.0")}
     a = p[p.variant == "a0.7"].iloc[0]
     assert a.n_pairs == 3 and a.mean_diff == pytest.approx(-1 + 0.5 / 3)
     l2 = p[p.variant == "w1.0"].iloc[0]  # seeds 0, 1 against a0.7: 25 - 19, 26 - 20.1
     assert l2.n_pairs == 2 and l2.mean_diff == pytest.approx((6 + 5.9) / 2)
-
-
-def test_evaluate_claims_metric_pairs_constants_and_missing_runs():
-    runs = _frame([("ashem", "original", "ashem", s, 830.0 + s, 986.0 + 2 * s) for s in range(3)])
-    runs["compute_fraction_layers"] = 0.65
-    sweeps = pd.DataFrame([{"family": "sweep", "protocol": "original", "variant": "exit2", "seed": s,
-                            "threshold": t, "ppl": 14.0 + s + (0.1 if t == 1.0 else 0.0)}
-                           for s in range(3) for t in (0.8, 1.0)])
-    claims = [
-        {"id": "A", "statement": "s", "direction": "decrease", "protocols": ["original", "corrected"],
-         "measure": {"family": "ashem", "variant": "ashem", "metric": "ppl", "reference": {"metric": "phase1_ppl"}}},
-        {"id": "B", "statement": "s", "direction": "decrease", "protocols": ["original"],
-         "measure": {"family": "ashem", "variant": "ashem", "metric": "compute_fraction_layers",
-                     "reference": {"value": 1.0}}},
-        {"id": "C", "statement": "s", "direction": "decrease", "protocols": ["original"],
-         "measure": {"family": "sweep", "variant": "exit2", "metric": "sweep:ppl@0.8",
-                     "reference": {"metric": "sweep:ppl@1.0"}}},
-        {"id": "D", "statement": "s", "direction": "decrease", "protocols": [], "measure": None},
-    ]
-    c = stats.evaluate_claims(claims, runs, sweeps).set_index(["claim", "protocol"], drop=False)
-    a = c.loc[("A", "original")]
-    assert a.n_pairs == 3 and a.mean_diff == pytest.approx(-156 - 1) and a.verdict == "supported"
-    assert c.loc[("A", "corrected")].status == "no runs" and pd.isna(c.loc[("A", "corrected")].verdict)
-    assert c.loc[("B", "original")].rel_diff_pct == pytest.approx(-35.0)
-    assert c.loc[("C", "original")].mean_diff == pytest.approx(-0.1)
-    assert c[c.claim == "D"].iloc[0].status == "not measured"
 
 
 def test_load_runs_reads_a_real_result(tmp_path):
@@ -172,29 +125,42 @@ def test_load_runs_reads_a_real_result(tmp_path):
 def test_result_paths_are_parsed_or_refused():
     assert run_tables.parse_result_path("x/results/l2/original-w1.0n/seed~4.json") == {
         "family": "l2", "protocol": "original", "variant": "w1.0n", "seed": 4}
-    assert run_tables.parse_result_path("results/provenance/wikitext2-standard_1l/seed~42.json")["protocol"] == "wikitext2"
+    path = "results/provenance/wikitext2-standard_1l/seed~42.json"
+    assert run_tables.parse_result_path(path)["protocol"] == "wikitext2"
     with pytest.raises(ValueError, match="seed~"):
         run_tables.parse_result_path("results/alpha/a0.7.json")
 
 
 def test_claims_config_is_well_formed():
-    claims = yaml.safe_load((REPO / "config" / "claims.yaml").read_text())["claims"]
+    """Every published claim of PAPER_SPEC sections 1-5 and the seed documents is a row (at least 29),
+    ids are letters only and unique over claims and questions, and every measure names a family and
+    variant the paper config runs, and a metric with a smallest effect of interest."""
+    cfg_claims = yaml.safe_load((REPO / "config" / "claims.yaml").read_text())
+    claims, questions = cfg_claims["claims"], cfg_claims["questions"]
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     families = set(cfg["families"]) | {"ashem", "progressive", "provenance"}
-    ids = [c["id"] for c in claims]
-    assert len(ids) == len(set(ids)) and all(i.isalpha() and i.isascii() for i in ids)
-    for c in claims:
+    ids = [c["id"] for c in claims + questions]
+    assert len(claims) >= 29 and len(ids) == len(set(ids)) and all(i.isalpha() and i.isascii() for i in ids)
+    metrics = {m for g in cfg_claims["smallest_effects"].values() for m in g["metrics"]}
+    for c in claims + questions:
         assert c["direction"] in ("decrease", "increase", "none") and c["statement"] and c["source"]
         m = c["measure"]
         if m is None:
+            assert c["not_measured"] and not c["protocols"], c["id"]
             continue
         assert m["family"] in families, c["id"]
+        assert m["metric"].split("@")[0].removeprefix("sweep:") in metrics, c["id"]
         if m["family"] in cfg["families"]:
             assert m["variant"] in cfg["families"][m["family"]], c["id"]
         ref = m.get("reference") or {}
         if ref.get("family") in cfg["families"]:
             assert ref.get("variant", m["variant"]) in cfg["families"][ref["family"]], c["id"]
         assert set(c["protocols"]) <= {"original", "corrected"}
+    assert {c["id"] for c in claims} >= {"LTwoCalibration", "AlphaEightBeatsSeven", "AlphaSevenOptimal",
+                                          "AsymBeatsStandard", "OneLayerVsThree", "DeepSupAccuracy",
+                                          "ExitOneBeatsTwo", "DSExitPpl", "AuxCompute", "ProgressiveDeepSupTime",
+                                          "AshemAccuracy", "AshemSoftFreeze", "FastPathSpeedup"}
+    assert {"DynamicAlphaLinear", "DynamicAlphaCosine"} <= {q["id"] for q in questions}  # never published
 
 
 def test_word_level_payloads_phase1_flat_or_nested():
@@ -212,3 +178,33 @@ def test_word_level_payloads_phase1_flat_or_nested():
     assert r["phase1_ppl"] == 978.0 and math.isnan(r["hard_ppl"]) and math.isnan(r["final_ppl"])
     flat = {"metrics": {"headline": head, "phase1": {"ppl": 990.0, "acc": 0.1, "hard_ppl": 2000.0}}}
     assert run_tables.run_row("results/ashem/original-ashem/seed~0.json", flat)["phase1_ppl"] == 990.0
+
+
+def test_budget_and_epoch_caps_by_hand():
+    char = {"train": {"max_epochs": 12}}
+    assert run_tables.budget({"epochs_run": 12, "stopped_early": False}, char)["cap_reached"] == 1.0
+    assert run_tables.budget({"epochs_run": 12, "stopped_early": True}, char)["cap_reached"] == 0.0  # at the cap
+    assert run_tables.budget({"epochs_run": 7, "stopped_early": False}, char)["cap_reached"] == 0.0
+    assert math.isnan(run_tables.budget({}, char)["cap_reached"])  # not recorded: not counted either way
+    word = {"ashem": {"phase1_max_epochs": 4, "phase2_max_epochs": 50}}
+    capped_p1 = {"phase1": {"epochs_run": 4}, "phase2": {"epochs_run": 9, "stopped_early": True}}
+    assert run_tables.budget(capped_p1, word) == {"max_epochs": 50.0, "stopped_early": 1.0, "cap_reached": 1.0}
+    runs = pd.DataFrame({"family": ["alpha"] * 3 + ["sweep"], "protocol": ["corrected"] * 4,
+                         "cap_reached": [1.0, 0.0, float("nan"), 1.0], "max_epochs": [50.0, 50.0, 50.0, 30.0]})
+    caps = stats.epoch_caps(runs).set_index("family")
+    assert caps.loc["alpha", ["n_runs", "n_known", "n_capped"]].tolist() == [3, 2, 1]
+    assert caps.loc["alpha", "share_capped"] == 0.5 and caps.loc["sweep", "max_epochs"] == "30"
+
+
+def test_run_row_records_exits_ece_and_code_paths():
+    payload = json.loads(SMOKE.read_text())
+    split = payload["metrics"]["headline"]["split"]
+    payload["provenance"]["cpu"] = {"model": "Some CPU", "aten_capability": "AVX2",
+                                    "code_path_variables": {"MKL_CBWR": "AVX2,STRICT"}}
+    row = run_tables.run_row("results/alpha/corrected-a0.7/seed~0.json", payload)
+    rep = payload["metrics"][split]
+    assert row["exit2_ppl"] == rep["exits"]["2"]["ppl"] and row["exit1_ece"] == rep["exits"]["1"]["ece"]
+    assert row["final_ece"] == rep["final"]["ece"]
+    assert (row["cpu_model"], row["aten_capability"], row["mkl_cbwr"]) == ("Some CPU", "AVX2", "AVX2,STRICT")
+    assert row["w1"] == payload["config"]["layer_weights"]["1"]
+    assert row["kernels"] == payload["config"]["train"].get("kernels")  # None in a run that predates it

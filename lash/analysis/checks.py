@@ -135,7 +135,8 @@ def check_runs(paths, expected: dict[str, dict], not_counted: dict[str, dict] | 
         keys = parse_result_path(path)
         listed = " ".join(str(s) for s in sorted(seeds.get(Path(path).parent.as_posix(), ())))
         refused.append((path, f"missing seed {keys['seed']}: {keys['family']}/{keys['protocol']}-"
-                              f"{keys['variant']} expects the seeds {listed}", f"build it (snakemake --cores 1 {path})"))
+                              f"{keys['variant']} expects the seeds {listed}",
+                        f"build it (snakemake --cores 1 {path})"))
     for path in sorted(given - set(expected)):
         refused.append((path, "not a run of the workflow config (no family, protocol, variant and seed of it "
                               "makes this path)", MISPLACED))

@@ -22,7 +22,8 @@ MAIN_METHODS = ["baselines/standard", "baselines/deep_supervision", "baselines/s
                 "lr/increasing", "dynamic_alpha/linear", "dynamic_alpha/cosine", "sweep/exit2"]
 PROTOCOL_TITLES = {"original": "Original protocol", "corrected": "Corrected protocol"}
 # LaTeX of METHOD_LABELS rendered as plain text for matplotlib
-_PLAIN = {"$\\alpha{=}": "α=", "$\\alpha$": "α", "\\ ": " ", "$": "", "\\": ""}
+_PLAIN = {"$\\alpha{=}": "α=", "$\\alpha$": "α", "$\\to$": "→", "\\,\\%": "%", "\\%": "%", "\\,": "",
+          "\\ ": " ", "$": "", "\\": ""}
 
 
 def label(method: str) -> str:

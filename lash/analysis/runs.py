@@ -93,6 +93,11 @@ def _num(value) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
+def _flag(value) -> float:
+    """A JSON boolean as 1.0 / 0.0 (a CSV column that can also hold NaN: not recorded)."""
+    return float(value) if isinstance(value, bool) else math.nan
+
+
 def _flops(head: dict, rep: dict, cfg: dict) -> float:
     """FLOP compute fraction of the headline: reported directly (word level), else that of the routed
     evaluation behind the headline when the weights were restored (the split report then scores
@@ -106,15 +111,68 @@ def _flops(head: dict, rep: dict, cfg: dict) -> float:
     return _num(routed.get("compute_fraction_flops")) if routed else (1.0 if rep else math.nan)
 
 
+def _stage_capped(stage: dict, max_epochs) -> float:
+    """1.0 when a training stage ran to its epoch cap without stopping early, 0.0 when it stopped
+    before (or early at the cap), NaN when the run does not say."""
+    epochs, stopped = stage.get("epochs_run"), stage.get("stopped_early")
+    if not isinstance(epochs, (int, float)) or not isinstance(max_epochs, (int, float)):
+        return math.nan
+    return 0.0 if stopped is True else float(epochs >= max_epochs)
+
+
+def budget(m: dict, cfg: dict) -> dict:
+    """Epochs run, cap, early stop and whether the run reached its cap without stopping early: a
+    character-level run's training, or ASHEM's / progressive training's phases (capped when any
+    phase was)."""
+    train, ashem = cfg.get("train") or {}, cfg.get("ashem") or {}
+    if "phase2" not in m:
+        capped = _stage_capped(m, train.get("max_epochs"))
+        return {"max_epochs": _num(train.get("max_epochs")), "stopped_early": _flag(m.get("stopped_early")),
+                "cap_reached": capped}
+    phases = [(m.get("phase1") or {}, ashem.get("phase1_max_epochs")),
+              (m.get("phase2") or {}, ashem.get("phase2_max_epochs"))]
+    capped = [_stage_capped(stage, cap) for stage, cap in phases]
+    known = [c for c in capped if not math.isnan(c)]
+    return {"max_epochs": _num(ashem.get("phase2_max_epochs")),
+            "stopped_early": _flag((m.get("phase2") or {}).get("stopped_early")),
+            "cap_reached": max(known) if known else math.nan}
+
+
+def _exit(rep: dict, layer: int, key: str) -> float:
+    return _num(((rep.get("exits") or {}).get(str(layer)) or {}).get(key))
+
+
+def design(cfg: dict) -> dict:
+    """The settings the prose cites by name: loss weight and LR scale per layer, routing threshold,
+    exit layer, depth, patience, ASHEM's mined tokens."""
+    weights = cfg.get("layer_weights") or {}
+    scales = cfg.get("layer_lr_scales") or {}
+    out = {f"w{k}": _num(weights.get(str(k), weights.get(k))) for k in range(1, 5)}
+    out.update({f"lr{k}": _num(scales.get(str(k), scales.get(k))) for k in range(1, 4)})
+    out.update(exit_layer=_num((cfg.get("eval") or {}).get("exit_layer")),
+               n_layers=_num((cfg.get("model") or {}).get("n_layers")),
+               patience=_num((cfg.get("train") or {}).get("patience")),
+               mine_tokens=_num((cfg.get("ashem") or {}).get("mine_tokens")))
+    return out
+
+
+def code_paths(cfg: dict, prov: dict) -> dict:
+    """How a run computed: the CPU model, lash's training kernels, ATen's CPU capability and MKL's
+    conditional numerical reproducibility setting (None where the run did not record them)."""
+    cpu = prov.get("cpu") or {}
+    return {"cpu_model": cpu.get("model"), "kernels": (cfg.get("train") or {}).get("kernels"),
+            "aten_capability": cpu.get("aten_capability"),
+            "mkl_cbwr": (cpu.get("code_path_variables") or {}).get("MKL_CBWR")}
+
+
 def run_row(path: str | Path, payload: dict) -> dict:
-    """One tidy row. `final_ppl` / `exit1_ppl` come from the reported split's per-exit evaluation, i.e.
-    on the weights the run ended with (restored best for `corrected`; the last epoch's weights for
+    """One tidy row. `final_ppl`, `exit<k>_ppl` and the ECEs come from the reported split's per-exit
+    evaluation, i.e. on the weights the run ended with (restored best for `corrected`; the last epoch's weights for
     `original`, which did not restore, exactly like the original's layer analysis)."""
     m = payload.get("metrics", {})
     head = m.get("headline", {})
     split = head.get("split")
     rep = m.get(split) or {}
-    exits = rep.get("exits") or {}
     phase1 = m.get("phase1") or {}
     # phase-1 numbers on the reported split: flat (ppl, acc), or under `report` / the split's name
     p1 = phase1 if "ppl" in phase1 else (phase1.get("report") or phase1.get(split) or {})
@@ -133,13 +191,17 @@ def run_row(path: str | Path, payload: dict) -> dict:
         phase1_ppl=_num(p1.get("ppl")), phase1_acc=_num(p1.get("acc")),
         phase1_hard_ppl=_num(phase1.get("hard_ppl")),
         final_ppl=_num((rep.get("final") or {}).get("ppl")),
-        exit1_ppl=_num((exits.get("1") or {}).get("ppl")),
+        exit1_ppl=_exit(rep, 1, "ppl"), exit2_ppl=_exit(rep, 2, "ppl"), exit3_ppl=_exit(rep, 3, "ppl"),
+        exit1_ece=_exit(rep, 1, "ece"), final_ece=_num((rep.get("final") or {}).get("ece")),
         best_epoch=_num(m.get("best_epoch", phase2.get("best_epoch"))),
         epochs_run=_num(m.get("epochs_run", phase2.get("epochs_run"))),
         n_params=_num(m.get("n_params")), vocab_size=_num(m.get("vocab_size")),
         corpus=(cfg.get("data") or {}).get("corpus"),
         level=(cfg.get("data") or {}).get("level"),
         routing_threshold=_num(cfg.get("routing_threshold")),
+        **budget(m, cfg), **design(cfg),
+        phase1_seconds=_num((payload.get("timing") or {}).get("phase1_s")),
+        **code_paths(cfg, prov),
         speedup_ideal=_num(timing.get("speedup_ideal")),
         speedup_measured=_num(timing.get("speedup_measured")),
         wall_seconds=_num(prov.get("wall_seconds")),
@@ -168,25 +230,39 @@ def _reported(payload: dict) -> dict:
     return m.get((m.get("headline") or {}).get("split")) or {}
 
 
+#: What the sweep and reliability rows carry of their run's setting (figure titles come from the data).
+SETTING = ["corpus", "n_layers", "exit_layer", "restore_best"]
+
+
+def _setting(payload: dict) -> dict:
+    cfg = payload.get("config") or {}
+    return {"corpus": (cfg.get("data") or {}).get("corpus"), "n_layers": (cfg.get("model") or {}).get("n_layers"),
+            "exit_layer": (cfg.get("eval") or {}).get("exit_layer"),
+            "restore_best": (cfg.get("train") or {}).get("restore_best")}
+
+
 def load_sweeps(runs: Iterable[str | Path] | dict) -> pd.DataFrame:
     """Threshold sweeps of the reported split: one row per run and threshold (evaluated on the weights
-    the run ended with, see run_row)."""
+    the run ended with, see run_row: `restore_best` says which), with the run's setting."""
     rows = []
     for p, payload in _payloads(runs).items():
+        setting = _setting(payload)
         for point in _reported(payload).get("sweep") or []:
             rows.append({**parse_result_path(p), "threshold": float(point["threshold"]),
-                         **{k: _num(point.get(k)) for k in SWEEP_METRICS}})
-    return pd.DataFrame(rows, columns=KEYS + ["threshold"] + SWEEP_METRICS)
+                         **{k: _num(point.get(k)) for k in SWEEP_METRICS}, **setting})
+    return pd.DataFrame(rows, columns=KEYS + ["threshold"] + SWEEP_METRICS + SETTING)
 
 
 def load_reliability(runs: Iterable[str | Path] | dict) -> pd.DataFrame:
-    """Reliability bins of the reported split: one row per run, exit layer and bin."""
+    """Reliability bins of the reported split: one row per run, exit layer and bin, with the run's setting."""
     rows = []
     for p, payload in _payloads(runs).items():
+        setting = _setting(payload)
         for layer, bins in (_reported(payload).get("reliability") or {}).items():
             for b in bins:
                 rows.append({**parse_result_path(p), "layer": int(layer), "bin_low": b["bin_low"],
                              "bin_high": b["bin_high"], "count": b["count"],
-                             "confidence": _num(b.get("confidence")), "accuracy": _num(b.get("accuracy"))})
+                             "confidence": _num(b.get("confidence")), "accuracy": _num(b.get("accuracy")),
+                             **setting})
     return pd.DataFrame(rows, columns=KEYS + ["layer", "bin_low", "bin_high", "count", "confidence",
-                                              "accuracy"])
+                                              "accuracy"] + SETTING)

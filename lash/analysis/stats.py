@@ -1,4 +1,5 @@
-"""Seeds -> statistics: per-variant mean/sd/95 % CI, paired tests, claim verdicts.
+"""Seeds -> statistics: per-variant mean/sd/95 % CI and paired differences against each family's
+reference (paired.csv). The claims and their verdicts: lash.analysis.claims and verdicts.
 
 Pure functions of the tidy run tables of lash.analysis.runs (no torch, no Snakemake).
 """
@@ -6,7 +7,6 @@ Pure functions of the tidy run tables of lash.analysis.runs (no torch, no Snakem
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from typing import Iterable
 
@@ -20,7 +20,8 @@ GROUP = ["family", "protocol", "variant"]
 #: Metrics summarised per variant (the ones that exist in a run table; others are skipped).
 SUMMARY_METRICS = ["ppl", "acc", "shallow_fraction", "compute_fraction_layers", "compute_fraction_flops",
                    "hard_ppl", "phase1_ppl", "phase1_acc", "phase1_hard_ppl", "final_ppl", "exit1_ppl",
-                   "best_epoch", "epochs_run", "speedup_ideal", "speedup_measured"]
+                   "exit2_ppl", "exit3_ppl", "exit1_ece", "final_ece", "best_epoch", "epochs_run",
+                   "phase1_seconds", "speedup_ideal", "speedup_measured"]
 #: Metrics compared by seed against each family's reference.
 PAIRED_METRICS = ["ppl", "acc"]
 
@@ -38,7 +39,7 @@ def summarize(runs: pd.DataFrame, metrics: Iterable[str] = SUMMARY_METRICS) -> p
             if vals.empty:
                 continue
             seeds = g.loc[vals.index, "seed"].tolist()
-            rows.append({**dict(zip(GROUP, key)), "metric": metric, **mean_ci(vals),
+            rows.append({**dict(zip(GROUP, key, strict=True)), "metric": metric, **mean_ci(vals),
                          "seeds": " ".join(str(s) for s in sorted(seeds))})
     return pd.DataFrame(rows, columns=GROUP + ["metric", "n", "mean", "sd", "ci_low", "ci_high", "seeds"])
 
@@ -100,84 +101,17 @@ def paired_differences(runs: pd.DataFrame, references: dict[str, str],
     return pd.DataFrame(rows, columns=cols)
 
 
-# --------------------------------------------------------------------------- verdicts
-
-VERDICTS = ("supported", "contradicted", "inconclusive")
-
-
-def verdict(ci_low: float, ci_high: float, direction: str, n_pairs: int) -> str:
-    """The paper's verdict rule for a claim about a paired difference d = target - reference
-    (per seed, same protocol), with its 95 % t-interval [ci_low, ci_high]:
-
-    - "supported": the CI excludes 0 on the claimed side (claimed "decrease": ci_high < 0;
-      claimed "increase": ci_low > 0);
-    - "contradicted": the CI excludes 0 on the opposite side; for a claimed "none" (no
-      difference), a CI that excludes 0 on either side;
-    - "inconclusive": otherwise, i.e. the CI contains 0 (a claimed "none" is never "supported":
-      absence of evidence is not evidence), and always with fewer than 2 paired seeds.
-    """
-    if direction not in ("decrease", "increase", "none"):
-        raise ValueError(f"direction must be decrease, increase or none, not {direction!r}")
-    if n_pairs < 2 or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
-        return "inconclusive"
-    below, above = ci_high < 0, ci_low > 0
-    if direction == "none":
-        return "contradicted" if (below or above) else "inconclusive"
-    claimed, opposite = (below, above) if direction == "decrease" else (above, below)
-    return "supported" if claimed else "contradicted" if opposite else "inconclusive"
-
-
-# --------------------------------------------------------------------------- claims
-
-_SWEEP_METRIC = re.compile(r"^sweep:(?P<metric>\w+)@(?P<threshold>[\d.]+)$")
-
-
-def claim_values(runs: pd.DataFrame, sweeps: pd.DataFrame | None, family: str, variant: str,
-                 protocol: str, metric: str) -> pd.Series:
-    """Per-seed values of a claim's metric: a run-table column, or `sweep:<metric>@<threshold>`
-    (that metric of the threshold sweep, e.g. sweep:ppl@0.8)."""
-    m = _SWEEP_METRIC.match(metric)
-    if not m:
-        return by_seed(runs, family, variant, protocol, metric)
-    if sweeps is None or sweeps.empty:
-        return pd.Series(dtype=float)
-    sel = sweeps[(sweeps.family == family) & (sweeps.variant == variant) & (sweeps.protocol == protocol)
-                 & np.isclose(sweeps.threshold, float(m["threshold"]))]
-    return sel.set_index("seed")[m["metric"]].astype(float)
-
-
-def evaluate_claims(claims: list[dict], runs: pd.DataFrame, sweeps: pd.DataFrame | None = None
-                    ) -> pd.DataFrame:
-    """One row per (claim, protocol): published value, measured paired difference, verdict.
-    A claim's `measure` names family, variant, metric and a `reference` (another family/variant
-    and/or metric, defaulting to the measure's own, or a constant `value`); claims without a
-    measure get status "not measured"."""
+def epoch_caps(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per family and protocol: runs, runs that say whether they stopped early, runs that reached their
+    epoch cap without stopping early, and that share (issue 12: a verdict on models still improving
+    at the cap compares learning speed, not what the methods reach)."""
     rows = []
-    for claim in claims:
-        pub = claim.get("published") or {}
-        base = {"claim": claim["id"], "statement": claim["statement"], "direction": claim.get("direction"),
-                "published_value": pub.get("value"), "published_reference": pub.get("reference"),
-                "published_change_pct": pub.get("change_pct"), "published_text": pub.get("text")}
-        measure = claim.get("measure")
-        if not measure:
-            rows.append({**base, "protocol": None, "status": "not measured", "verdict": None})
-            continue
-        ref = measure.get("reference") or {}
-        for protocol in claim.get("protocols", []):
-            target = claim_values(runs, sweeps, measure["family"], measure["variant"], protocol,
-                                  measure["metric"])
-            if "value" in ref:
-                reference, ref_name = float(ref["value"]), f"constant {ref['value']}"
-            else:
-                rf, rv = ref.get("family", measure["family"]), ref.get("variant", measure["variant"])
-                rm = ref.get("metric", measure["metric"])
-                reference = claim_values(runs, sweeps, rf, rv, protocol, rm)
-                ref_name = f"{rf}/{rv} {rm}"
-            st = paired_stats(target, reference)
-            status = "measured" if st["n_pairs"] else "no runs"
-            rows.append({**base, "protocol": protocol, "metric": measure["metric"],
-                         "target": f"{measure['family']}/{measure['variant']} {measure['metric']}",
-                         "reference": ref_name, **st, "status": status,
-                         "verdict": verdict(st["ci_low"], st["ci_high"], claim["direction"], st["n_pairs"])
-                         if st["n_pairs"] else None})
-    return pd.DataFrame(rows)
+    if "cap_reached" not in runs:
+        return pd.DataFrame(columns=["family", "protocol", "n_runs", "n_known", "n_capped", "share_capped"])
+    for (family, protocol), g in runs.groupby(["family", "protocol"], sort=True):
+        known = g.cap_reached.dropna()
+        rows.append({"family": family, "protocol": protocol, "n_runs": len(g), "n_known": len(known),
+                     "n_capped": int(known.sum()), "share_capped": known.mean() if len(known) else math.nan,
+                     "max_epochs": " ".join(f"{x:g}" for x in sorted(g.max_epochs.dropna().unique()))})
+    return pd.DataFrame(rows, columns=["family", "protocol", "n_runs", "n_known", "n_capped", "share_capped",
+                                       "max_epochs"])
