@@ -1,10 +1,18 @@
 # Seeds -> statistics. check_runs refuses any run file that does not match its path, the workflow
 # config or the expected seeds (a rule of its own: Snakemake deletes a job's outputs before it runs,
 # so a refusal here leaves the committed statistics in place); aggregate then computes the per-variant
-# statistics, the paired tests against each family's reference and the claims from exactly the
-# checked files.
+# statistics, the paired tests against each family's reference, the claims with their verdicts and
+# the epoch caps from exactly the checked files. timing collects the training jobs' benchmark files;
+# ashem_provenance compares the published ASHEM run at seed 42 with the original code's printed numbers.
 from lash.analysis.checks import strays
-from lash.analysis.expected import counted, rule_of, rule_wildcards, settings_from_args
+from lash.analysis.expected import (
+    ashem_seed42_files,
+    benchmark_jobs,
+    counted,
+    rule_of,
+    rule_wildcards,
+    settings_from_args,
+)
 from sources import import_closure
 
 # The code inputs of each analysis rule: its script and the lash files the script runs (the import
@@ -37,6 +45,7 @@ rule check_runs:
     input:
         code=SCRIPT_CODE["check_runs"],
         runs=all_runs(),
+        claims="config/claims.yaml",
     output:
         manifest=out("results/checked_runs.json"),
     log:
@@ -64,9 +73,59 @@ rule aggregate:
         claims_json=out("results/claims.json"),
         sweep=out("results/sweep.csv"),
         reliability=out("results/reliability.csv"),
+        epoch_caps=out("results/epoch_caps.csv"),
     log:
         out("logs/aggregate.log"),
     params:
         references=config["references"],
     script:
         "../scripts/aggregate.py"
+
+
+# The benchmark file of every training job behind the runs, and the published ASHEM run's files.
+BENCHMARK_JOBS = benchmark_jobs(
+    all_runs(),
+    config,
+    {
+        name: str(getattr(rules, name).benchmark)
+        for name in (
+            "train",
+            "train_provenance",
+            "ashem_phase1",
+            "ashem_phase2",
+            "ashem_baseline",
+            "progressive",
+        )
+    },
+)
+ASHEM_SEED42 = ashem_seed42_files(config, out)
+
+
+rule timing:
+    input:
+        code=SCRIPT_CODE["timing"],
+        runs=all_runs(),
+    output:
+        csv=out("results/timing.csv"),
+    log:
+        out("logs/timing.log"),
+    params:
+        jobs=BENCHMARK_JOBS,
+        # The whole build's wall time, when the build recorded it (lash.analysis.timing).
+        build_record=out("benchmarks/build.json"),
+    script:
+        "../scripts/timing.py"
+
+
+rule ashem_provenance:
+    input:
+        unpack(lambda wildcards: ASHEM_SEED42),
+        code=SCRIPT_CODE["ashem_provenance"],
+        checked=rules.check_runs.output.manifest,
+        claims_config="config/claims.yaml",
+    output:
+        csv=out("results/ashem_provenance.csv"),
+    log:
+        out("logs/ashem_provenance.log"),
+    script:
+        "../scripts/ashem_provenance.py"
