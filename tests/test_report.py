@@ -3,22 +3,25 @@ tables) on a fake results tree built from a real smoke-run JSON."""
 
 import importlib.util
 import json
+import math
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from fake_results import SEED_SHIFT, expected_settings, make_fake_results
 
-from fake_results import expected_settings, make_fake_results
 from lash.analysis import macros
 from lash.analysis.formatting import fmt
+from lash.analysis.verdicts import LABELS, TALLIED
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = str(REPO / "config" / "claims.yaml")
 AGGREGATES = {"runs": "runs.csv", "summary": "summary.csv", "summary_json": "summary.json",
               "paired": "paired.csv", "claims": "claims.csv", "claims_json": "claims.json",
-              "sweep": "sweep.csv", "reliability": "reliability.csv"}
+              "sweep": "sweep.csv", "reliability": "reliability.csv", "epoch_caps": "epoch_caps.csv"}
+TABLES = ("claims", "questions", "deltas", "main", "provenance", "ashem", "timing", "ashem_seed42")
 MACRO = re.compile(r"\\newcommand\{\\([^}]*)\}\{(.*)\}$")
 
 
@@ -39,11 +42,16 @@ def build(root: Path, ashem=True):
     script("check_runs").main({"runs": [str(p) for p in paths]}, {"manifest": checked},
                               {"expected": expected_settings(paths)})
     script("aggregate").main({"checked": checked, "claims": CLAIMS}, agg, {"references": references})
+    extra = {"timing": str(res / "timing.csv"), "ashem_provenance": str(res / "ashem_provenance.csv")}
+    script("timing").main({}, {"csv": extra["timing"]}, {"jobs": {}, "build_record": None})
+    script("ashem_provenance").main({"claims_config": CLAIMS}, {"csv": extra["ashem_provenance"]}, {})
     numbers = {"tex": str(gen / "numbers.tex"), "json": str(gen / "numbers.json")}
-    script("numbers").main({k: agg[k] for k in ("runs", "summary", "paired", "claims")} | {"claims_config": CLAIMS},
-                           numbers, {"seeds": [0, 1, 2], "word_seeds": [0, 1, 2]})
-    tables = {k: str(gen / f"tab_{k}.tex") for k in ("claims", "main", "provenance", "ashem")}
-    script("tables").main({"summary": agg["summary"], "claims": agg["claims"], "claims_config": CLAIMS}, tables, {})
+    script("numbers").main({k: agg[k] for k in ("runs", "summary", "paired", "claims")} | extra
+                           | {"claims_config": CLAIMS}, numbers,
+                           {"seeds": [0, 1, 2], "word_seeds": [0, 1, 2], "published_seed": 42})
+    tables = {k: str(gen / f"tab_{k}.tex") for k in TABLES}
+    script("tables").main({"summary": agg["summary"], "claims": agg["claims"], "claims_config": CLAIMS} | extra,
+                          tables, {})
     return paths, agg, numbers, tables
 
 
@@ -79,7 +87,11 @@ def test_formatting_rounds_in_python():
     assert fmt(0.4436, "frac") == (44.4, "44.4")
     assert fmt(-4.26, "pct", signed=True) == (-4.3, r"\ensuremath{-}4.3")
     assert fmt(39.75, "pct", signed=True)[1] == "+39.8"
-    assert fmt(-0.001, "ppl", signed=True) == (0.0, "0.00")  # no "-0.00"
+    assert fmt(0.0, "ppl", signed=True) == (0.0, "0.00")  # no "-0.00"
+    assert fmt(-0.001, "ppl", signed=True) == (-0.001, r"\ensuremath{-}0.001")  # no sign lost to rounding
+    assert fmt(-0.0003, "pp", signed=True) == (-0.03, r"\ensuremath{-}0.03")
+    assert fmt(0.00004, "pct", signed=True) == (0.00004, "+0.00004")
+    assert fmt(17009, "count") == (17009, "17{,}009")
     assert fmt(0.0004, "p") == (0.001, r"\ensuremath{<}0.001")
     assert fmt(0.19936, "p") == (0.199, "0.199")
     assert fmt(float("nan"), "ppl") == (None, "n/a")
@@ -101,16 +113,27 @@ def test_aggregate_writes_tidy_tables(built):
     assert len(runs) == len(paths)
     assert not runs.duplicated(["family", "protocol", "variant", "seed"]).any()
     summary = json.loads(Path(agg["summary_json"]).read_text())
-    assert len(summary) == len(pd.read_csv(agg["summary"]))
-    prov = [r for r in summary if r["family"] == "provenance" and r["metric"] == "ppl"]
+    assert len(summary["summary"]) == len(pd.read_csv(agg["summary"]))
+    env = summary["environment"]  # the analysis environment: versions and the lock's digest
+    assert {"numpy", "scipy", "pandas", "matplotlib", "seaborn", "snakemake"} <= set(env["packages"])
+    assert env["packages"]["pandas"] == pd.__version__ and "lock_sha256" in env
+    prov = [r for r in summary["summary"] if r["family"] == "provenance" and r["metric"] == "ppl"]
     assert prov and all(r["n"] == 1 and r["ci_low"] is None for r in prov)  # n = 1: no CI, shown as null
     claims = pd.read_csv(agg["claims"])
     measured = claims[claims.status == "measured"]
-    assert set(measured.verdict) <= {"supported", "contradicted", "inconclusive"}
+    assert set(measured.label) <= set(LABELS)
     row = measured[(measured.claim == "LTwoHurts") & (measured.protocol == "original")].iloc[0]
-    assert row.verdict == "supported" and row.mean_diff == pytest.approx(3.0)  # fakes: w1.0 is 3 PPL worse
+    # fakes: w1.0 is 26 + shift against 23 + shift; the published +39.7 % is far outside the narrow PI
+    shifts = SEED_SHIFT[:3]
+    expected = math.expm1(sum(math.log((26 + s) / (23 + s)) for s in shifts) / 3)
+    assert row.theta == pytest.approx(expected) and row.yardstick == "pi" and row.label == "smaller"
+    assert row.p_holm >= row.p_value
     assert claims[claims.claim == "FastPathSpeedup"].status.tolist() == ["not measured"]
+    assert set(claims.group) == {"published", "question"}
     assert len(pd.read_csv(agg["sweep"])) == 11 * (len(paths))
+    caps = pd.read_csv(agg["epoch_caps"])
+    assert {"family", "protocol", "n_runs", "n_capped", "share_capped"} <= set(caps.columns)
+    assert caps.n_runs.sum() == len(runs)
 
 
 def test_numbers_tex_names_and_values(built):
@@ -131,14 +154,24 @@ def test_numbers_tex_names_and_values(built):
     assert tex["origBaselinesStandardAccMean"] == f"{100 * acc['mean']:.1f}"
     assert tex["fallbackProvenanceStandardPplSd"] == "n/a"  # one run: visible, not invented
     claims = pd.read_csv(agg["claims"]).set_index(["claim", "protocol"])
-    assert tex["claimVerdictLTwoHurtsOrig"] == claims.loc[("LTwoHurts", "original"), "verdict"]
-    assert tex["claimPublishedChangeLTwoHurts"] == "+39.8"
+    assert tex["claimLabelLTwoHurtsOrig"] == claims.loc[("LTwoHurts", "original"), "label"]
+    assert tex["claimPublishedThetaLTwoHurts"] == "+39.7"  # 32.07 / 22.95 - 1
+    assert tex["claimSentenceLTwoHurtsOrig"].endswith(r"\emph{smaller}")
     assert tex["fallbackVocabSize"] == "30" and tex["nRuns"] == str(len(pd.read_csv(agg["runs"])))
     assert float(tex["buildMinutes"]) == pytest.approx(len(pd.read_csv(agg["runs"])))  # fakes: 60 s each
-    assert tex["BuildGitSHA"] and tex["nSeeds"] == "3"
-    # no runs, no macro: the fakes have no increasing-LR runs and no corrected ASHEM runs
-    assert not any("LrIncreasing" in k for k in tex) and "claimVerdictAshemValPplCorr" not in tex
-    assert tex["claimVerdictAshemValPplOrig"] == "supported"
+    assert tex["BuildGitSHA"] and tex["nSeeds"] == "3" and tex["publishedSeed"] == "42"
+    assert tex["minExactP"] == "0.2500"  # 2 / 2^3 with three seeds
+    # no runs: said so in words, never a number; the fakes have no corrected ASHEM runs
+    assert tex["claimLabelAshemValPplCorr"] == "no runs" and "claimThetaAshemValPplCorr" not in tex
+    assert tex["claimLabelAshemValPplOrig"] in LABELS
+    published = claims.xs("original", level="protocol")
+    several = published[(published.group == "published") & (published.status == "measured")
+                        & (published.label != "single-run")]
+    assert tex["nClaimsMeasuredOrig"] == str(len(several))
+    assert sum(int(tex[f"nLabel{macros.camel(lab)}Orig"]) for lab in TALLIED) == len(several)
+    assert tex["tallySentenceOrig"].startswith(f"{len(several)} claims were measured over several seeds: ")
+    assert stored["environment"]["packages"]["scipy"] and stored["environment"]["lock_sha256"] is not None
+    assert tex["ashemSeedFortyTwoCompared"] == "0" and tex["buildWallHours"] == "not recorded"
 
 
 def test_tables_are_booktabs_bodies(built):
@@ -151,14 +184,16 @@ def test_tables_are_booktabs_bodies(built):
     main = Path(tables["main"]).read_text()
     assert r"Asymmetric $\alpha{=}0.7$ & 23.03 $\pm$ 0.35" in main
     claims = Path(tables["claims"]).read_text()
-    assert "supported {\\scriptsize(n=3)}" in claims and "not measured" in claims
+    assert "smaller {\\scriptsize(n=3)}" in claims and "not measured" in claims and "no runs" in claims
+    assert "Dynamic" not in claims and "Dynamic" in Path(tables["questions"]).read_text()  # questions apart
+    assert r"$\pm$1.0\,\%" in Path(tables["deltas"]).read_text()
     assert "Published ASHEM" in Path(tables["ashem"]).read_text()
 
 
 def test_build_without_ashem_results(tmp_path):
     _, agg, numbers, tables = build(tmp_path, ashem=False)
     assert "No ASHEM results in this build." in Path(tables["ashem"]).read_text()
-    assert not any(k.startswith(("origAshem", "corrAshem", "claimVerdictAshem")) for k in read_macros(numbers["tex"]))
+    assert not any(k.startswith(("origAshem", "corrAshem", "claimThetaAshem")) for k in read_macros(numbers["tex"]))
     out = {"pdf": str(tmp_path / "fig_ashem.pdf"), "png": str(tmp_path / "fig_ashem.png")}
     script("fig_ashem").main({"runs": agg["runs"], "claims_config": CLAIMS}, out, {})
     assert Path(out["pdf"]).stat().st_size > 0

@@ -1,4 +1,4 @@
-"""numbers.tex: every number the prose cites as a LaTeX macro, named by a fixed scheme.
+"""numbers.tex: every number the prose cites as a LaTeX macro, named by a fixed scheme (lash.analysis.naming).
 
 Macro names (letters only; digits spelled out; `camel`, `method_name`):
 - per variant: <protocol><Family><Variant><Metric><Stat>, protocol orig | corr | fallback | wikitextTwo
@@ -6,14 +6,27 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
   \\origLTwoOneZeroNAccSd, \\fallbackProvenanceStandardPplMean, \\origAshemHardPplMean;
 - paired vs the family reference: same stem + Pairs | Diff | DiffCILow | DiffCIHigh | DiffPct |
   DiffPctCILow | DiffPctCIHigh | PValue, e.g. \\corrLTwoOneZeroPplDiffPct;
-- claims: \\claim<Quantity><ClaimId><Orig|Corr> with Quantity Verdict | Pairs | Target | Reference | Diff |
-  DiffCILow | DiffCIHigh | Change | ChangeCILow | ChangeCIHigh | PValue, plus \\claimPublished<ClaimId>
-  (text) and \\claimPublishedChange<ClaimId>; counts \\nClaims, \\nClaimsSupportedCorr, ...;
-- published single runs: \\pub<Preset><Metric> (\\pubAsymmetricPpl), \\pubAshem<Metric>;
-- build: \\BuildGitSHA, \\nRuns, \\nSeeds, \\nWordSeeds, \\buildMinutes, \\fallbackVocabSize,
-  \\vocabSize<Corpus><Level>.
+- claims and questions, their tallies and generated sentences: lash.analysis.claim_macros;
+- the settings the prose names, read from the runs' resolved configs: \\cfg<Method><Key> (Key WOne..WFour
+  loss weights, LrOne..LrThree layer LR scales, Threshold, ExitLayer, Layers, MineTokens) when every run
+  of the method agrees, e.g. \\cfgAlphaZeroSevenWOne, else per protocol (\\cfgAshemMineTokensCorr);
+  budgets <protocol><Family>MaxEpochs | Patience and
+  the protocol's usual character-level budget <protocol>MaxEpochs | Patience;
+- epoch caps: <protocol><Family>CapN | RunsN | CapShare and <protocol>CharCapN | RunsN | CapShare (runs
+  that reached their epoch cap without stopping early);
+- the verdict scheme: \\ciLevel, \\tostLevel, \\alphaLevel, \\delta<Group> (claims.yaml smallest_effects),
+  \\minExactP (the smallest two-sided p an exact sign or signed-rank test can reach with \\nSeeds pairs);
+- published single runs: \\pub<Preset><Metric> (\\pubAsymmetricPpl), \\pubAshem<Metric>, \\pubAshemVocabSize;
+  what the original code prints at the published seed, \\origCode<Preset>Ppl, and how many of our
+  fallback provenance runs agree to its digits (\\charSeedFortyTwoMatches of \\charSeedFortyTwoCompared);
+- build: \\BuildGitSHA, \\publishedSeed, \\nRuns, \\nSeeds, \\nWordSeeds, \\buildMinutes, \\fallbackVocabSize,
+  \\vocabSize<Protocol><Level> (e.g. \\vocabSizeCorrWord), how the runs computed (\\cpuModel,
+  \\runsKernels, \\runsAtenCapability, \\runsMklCbwr: every distinct value; \\nCpuModel etc. count them);
+- timing (results/timing.csv: lash.analysis.timing) and the seed-42 ASHEM run against the original code
+  (results/ashem_provenance.csv: lash.analysis.ashem_provenance), added by workflow/scripts/numbers.py.
 Values: PPL 2 decimals; accuracy, exit and compute fractions as % with 1 decimal (no % sign);
-differences signed; p-values 3 decimals or <0.001; NaN (e.g. the sd of one seed) prints n/a.
+differences signed, never rounded to a sign-less zero; p-values 3 decimals or <0.001; NaN (e.g. the
+sd of one seed) prints n/a.
 """
 
 from __future__ import annotations
@@ -22,42 +35,18 @@ import re
 
 import pandas as pd
 
+from .claim_macros import add_claim_macros
 from .formatting import FRACTIONS, GENERATED, fmt, metric_kind
+from .naming import METRIC_NAMES, camel, method_name, protocol_prefix
+from .verdicts import ALPHA, LEVEL, TOST_LEVEL
 
-# --------------------------------------------------------------------------- macro names
+__all__ = ["Macros", "build_numbers", "camel", "method_name", "numbers_header"]
 
-_WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
-PROTOCOL_PREFIX = {"original": "orig", "corrected": "corr", "fallback": "fallback", "wikitext2": "wikitextTwo"}
-PROTOCOL_SUFFIX = {"original": "Orig", "corrected": "Corr"}
-METRIC_NAMES = {
-    "ppl": "Ppl", "acc": "Acc", "shallow_fraction": "Shallow", "compute_fraction_layers": "Compute",
-    "compute_fraction_flops": "Flops", "hard_ppl": "HardPpl", "phase1_ppl": "PhaseOnePpl",
-    "phase1_acc": "PhaseOneAcc", "phase1_hard_ppl": "PhaseOneHardPpl", "final_ppl": "FinalPpl",
-    "exit1_ppl": "ExitOnePpl", "best_epoch": "BestEpoch", "epochs_run": "Epochs",
-    "speedup_ideal": "SpeedupIdeal", "speedup_measured": "SpeedupMeasured",
-}
+#: runs.csv column -> key of the \cfg<Method><Key> macros.
+DESIGN = {"w1": "WOne", "w2": "WTwo", "w3": "WThree", "w4": "WFour", "lr1": "LrOne", "lr2": "LrTwo",
+          "lr3": "LrThree", "routing_threshold": "Threshold", "exit_layer": "ExitLayer", "n_layers": "Layers",
+          "mine_tokens": "MineTokens"}
 
-
-def camel(text: str) -> str:
-    """'standard_1l' -> 'StandardOneL', 'exit2' -> 'ExitTwo': letters only, digits as words."""
-    parts = re.findall(r"[A-Za-z]+|\d", str(text))
-    return "".join(_WORDS[int(p)] if p.isdigit() else p[0].upper() + p[1:] for p in parts)
-
-
-def method_name(family: str, variant: str) -> str:
-    """Macro stem of a family/variant: 'alpha', 'a0.7' -> 'AlphaZeroSeven'; 'l2', 'w1.0n' ->
-    'LTwoOneZeroN' (a one-letter prefix before a number is dropped); 'ashem', 'ashem' -> 'Ashem'."""
-    v = variant[1:] if re.match(r"^[A-Za-z]\d", variant) else variant
-    fam, var = camel(family), camel(v)
-    return fam if var == fam else fam + var
-
-
-def protocol_prefix(protocol: str) -> str:
-    name = PROTOCOL_PREFIX.get(protocol) or camel(protocol)
-    return name[0].lower() + name[1:]
-
-
-# --------------------------------------------------------------------------- numbers.tex
 
 class Macros:
     """Ordered, validated \\newcommand collection: names letters only and unique."""
@@ -79,8 +68,6 @@ class Macros:
         return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- numbers.tex
-
 def _stem(protocol: str, family: str, variant: str, metric: str) -> str:
     return protocol_prefix(protocol) + method_name(family, variant) + METRIC_NAMES.get(metric, camel(metric))
 
@@ -94,35 +81,115 @@ def _git_sha(runs: pd.DataFrame) -> tuple[str | None, list[str]]:
     return tags.value_counts().index[0], sorted(tags.unique())
 
 
-def build_numbers(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, claims: pd.DataFrame,
-                  claims_config: dict, params: dict) -> Macros:
-    """Every number the prose cites, named by the scheme in the README (see method_name)."""
-    m = Macros()
+def _unique(values: pd.Series):
+    """The one value a column holds (NaN dropped), else None."""
+    values = values.dropna().unique() if len(values) else []
+    return values[0] if len(values) == 1 else None
+
+
+def _setting(value) -> tuple[object, str]:
+    """(value, kind) of a setting: counts grouped in thousands, other numbers as written (0.7, 1)."""
+    if float(value).is_integer() and abs(value) >= 1000:
+        return value, "count"
+    return f"{float(value):g}", "text"
+
+
+def _build(m: Macros, runs: pd.DataFrame, params: dict) -> None:
     sha, shas = _git_sha(runs)
     if sha:
         m.add("BuildGitSHA", sha, "text")
+    m.meta.update(git_sha=sha, git_shas=shas)
     m.add("nRuns", len(runs), "int")
     for key, name in (("seeds", "nSeeds"), ("word_seeds", "nWordSeeds")):
         if params.get(key):
             m.add(name, len(params[key]), "int")
+    if params.get("published_seed") is not None:
+        m.add("publishedSeed", params["published_seed"], "int")
+    if params.get("seeds"):  # both exact tests reach at best p = 2 / 2^n with n pairs
+        m.add("minExactP", 2 / 2 ** len(params["seeds"]), "num4")
     if "wall_seconds" in runs and runs.wall_seconds.notna().any():
         m.add("buildMinutes", runs.wall_seconds.sum() / 60, "num1")
-    # vocabulary sizes per corpus and level; only when every run of that kind agrees
-    if {"corpus", "level", "vocab_size"} <= set(runs.columns):
-        for (corpus, level), g in runs.dropna(subset=["vocab_size"]).groupby(["corpus", "level"]):
-            sizes = g.vocab_size.unique()
-            if len(sizes) == 1:
-                m.add(f"vocabSize{camel(corpus)}{camel(level)}", sizes[0], "int")
-                if (corpus, level) == ("fallback", "char"):
-                    m.add("fallbackVocabSize", sizes[0], "int")
+    for column, name in (("cpu_model", "cpuModel"), ("kernels", "runsKernels"),
+                         ("aten_capability", "runsAtenCapability"), ("mkl_cbwr", "runsMklCbwr")):
+        values = sorted(str(v) for v in runs[column].dropna().unique()) if column in runs else []
+        text = "; ".join(values) if values else "not recorded"
+        m.add(name, text.replace("_", r"\_"), "text")
+        m.add(f"n{name[0].upper()}{name[1:]}", len(values), "int")
 
+
+def _vocab(m: Macros, runs: pd.DataFrame) -> None:
+    """Vocabulary sizes per protocol (or provenance corpus) and level, where every run agrees."""
+    if not {"protocol", "level", "vocab_size"} <= set(runs.columns):
+        return
+    for (protocol, level), g in runs.dropna(subset=["vocab_size"]).groupby(["protocol", "level"]):
+        size = _unique(g.vocab_size)
+        if size is not None:
+            m.add(f"vocabSize{camel(protocol_prefix(protocol))}{camel(level)}", size, "count")
+    fallback = runs[(runs.corpus == "fallback") & (runs.level == "char")] if "corpus" in runs else runs[:0]
+    size = _unique(fallback.vocab_size) if len(fallback) else None
+    if size is not None:
+        m.add("fallbackVocabSize", size, "int")
+
+
+def _design(m: Macros, runs: pd.DataFrame) -> None:
+    """The settings of each method and the budgets of each family (see the module docstring)."""
+    for (family, variant), g in runs.groupby(["family", "variant"], sort=True):
+        for column, key in DESIGN.items():
+            if column not in g or g[column].isna().all():
+                continue
+            value = _unique(g[column]) if g[column].notna().all() else None
+            if value is not None:
+                m.add(f"cfg{method_name(family, variant)}{key}", *_setting(value))
+                continue
+            for protocol, h in g.groupby("protocol", sort=True):  # differs by protocol: one per protocol
+                value = _unique(h[column])
+                if value is not None:
+                    m.add(f"cfg{method_name(family, variant)}{key}{camel(protocol_prefix(protocol))}",
+                          *_setting(value))
+    char = runs[(runs.get("level") == "char") & (runs.family != "provenance")] if "level" in runs else runs[:0]
+    for column, key in (("max_epochs", "MaxEpochs"), ("patience", "Patience")):
+        if column not in runs:
+            continue
+        for (protocol, family), g in runs.groupby(["protocol", "family"], sort=True):
+            value = _unique(g[column])
+            if value is not None:
+                m.add(f"{protocol_prefix(protocol)}{camel(family)}{key}", value, "int")
+        for protocol, g in char.groupby("protocol", sort=True):
+            if g[column].notna().any():
+                m.add(f"{protocol_prefix(protocol)}{key}", g[column].mode().iloc[0], "int")
+
+
+def _caps(m: Macros, runs: pd.DataFrame) -> None:
+    """Runs that reached their epoch cap without stopping early, per family and for character level."""
+    if "cap_reached" not in runs:
+        return
+    char = runs[(runs.get("level") == "char") & (runs.family != "provenance")]
+    groups = [((p, camel(f)), g) for (p, f), g in runs.groupby(["protocol", "family"], sort=True)]
+    groups += [((p, "Char"), g) for p, g in char.groupby("protocol", sort=True)]
+    for (protocol, name), g in groups:
+        known = g.cap_reached.dropna()
+        stem = f"{protocol_prefix(protocol)}{name}"
+        m.add(f"{stem}CapN", int(known.sum()), "int")
+        m.add(f"{stem}RunsN", len(g), "int")
+        m.add(f"{stem}CapShare", known.mean() if len(known) else float("nan"), "frac")
+
+
+def _scheme(m: Macros, claims_config: dict) -> None:
+    m.add("ciLevel", LEVEL * 100, "int")
+    m.add("tostLevel", TOST_LEVEL * 100, "int")
+    m.add("alphaLevel", f"{ALPHA:g}", "text")
+    for name, group in (claims_config.get("smallest_effects") or {}).items():
+        if group.get("delta") is not None:
+            m.add(f"delta{camel(name)}", group["delta"], "pp")  # x100: % (log) or points (diff)
+
+
+def _summary(m: Macros, summary: pd.DataFrame, paired: pd.DataFrame) -> None:
     for r in summary.itertuples(index=False):
         stem = _stem(r.protocol, r.family, r.variant, r.metric)
         kind = metric_kind(r.metric)
         m.add(stem + "N", r.n, "int")
         for stat, label in (("mean", "Mean"), ("sd", "Sd"), ("ci_low", "CILow"), ("ci_high", "CIHigh")):
             m.add(stem + label, getattr(r, stat), kind)
-
     for r in paired.itertuples(index=False):
         stem = _stem(r.protocol, r.family, r.variant, r.metric)
         kind = "pp" if r.metric in FRACTIONS else "ppl"
@@ -133,45 +200,47 @@ def build_numbers(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFram
             m.add(stem + label, getattr(r, col), k, signed=True)
         m.add(stem + "PValue", r.p_value, "p")
 
-    _claim_macros(m, claims, claims_config)
+
+def _published(m: Macros, claims_config: dict) -> None:
     for preset, pub in (claims_config.get("published_runs") or {}).items():
         for metric in ("ppl", "acc", "shallow_fraction", "compute_fraction_layers"):
             if pub.get(metric) is not None:
                 m.add(f"pub{camel(preset)}{METRIC_NAMES[metric]}", pub[metric], metric_kind(metric))
     for metric, value in (claims_config.get("published_ashem") or {}).items():
         m.add(f"pubAshem{METRIC_NAMES[metric]}", value, metric_kind(metric))
-    m.meta.update(git_sha=sha, git_shas=shas)
+    corpus = claims_config.get("published_ashem_corpus") or {}
+    if corpus.get("vocab_size"):
+        m.add("pubAshemVocabSize", corpus["vocab_size"], "count")
+
+
+def _original_code(m: Macros, runs: pd.DataFrame, claims_config: dict) -> None:
+    """\\origCode<Preset>Ppl: what the original code prints at the published seed on the fallback text;
+    \\charSeedFortyTwoMatches of \\charSeedFortyTwoCompared: how many of our fallback provenance runs
+    give the same perplexity to the printed (two) decimals."""
+    printed = claims_config.get("original_code_char_seed42") or {}
+    ours = runs[(runs.family == "provenance") & (runs.protocol == "fallback")].set_index("variant").ppl
+    matches = 0
+    for preset, value in printed.items():
+        m.add(f"origCode{camel(preset)}Ppl", value, "ppl")
+        matches += bool(preset in ours.index and round(float(ours[preset]), 2) == round(float(value), 2))
+    m.add("charSeedFortyTwoCompared", sum(preset in ours.index for preset in printed), "int")
+    m.add("charSeedFortyTwoMatches", matches, "int")
+
+
+def build_numbers(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, claims: pd.DataFrame,
+                  claims_config: dict, params: dict) -> Macros:
+    """Every number the prose cites, named by the scheme of the module docstring."""
+    m = Macros()
+    _build(m, runs, params)
+    _vocab(m, runs)
+    _design(m, runs)
+    _caps(m, runs)
+    _scheme(m, claims_config)
+    _summary(m, summary, paired)
+    add_claim_macros(m, claims, claims_config)
+    _published(m, claims_config)
+    _original_code(m, runs, claims_config)
     return m
-
-
-def _claim_macros(m: Macros, claims: pd.DataFrame, claims_config: dict) -> None:
-    if claims.empty:
-        return
-    m.add("nClaims", claims.claim.nunique(), "int")
-    for claim in claims_config.get("claims", []):
-        pub = claim.get("published") or {}
-        if pub.get("text"):
-            m.add(f"claimPublished{claim['id']}", pub["text"], "text")
-        if pub.get("change_pct") is not None:
-            m.add(f"claimPublishedChange{claim['id']}", pub["change_pct"], "pct", signed=True)
-    measured = claims[claims.status == "measured"] if "status" in claims else claims.iloc[0:0]
-    for r in measured.to_dict("records"):
-        sfx = r["claim"] + PROTOCOL_SUFFIX.get(r["protocol"], camel(r["protocol"]))
-        metric = r["metric"].split("@")[0].removeprefix("sweep:")
-        kind = "pp" if metric in FRACTIONS else "ppl"
-        m.add(f"claimVerdict{sfx}", r["verdict"], "text")
-        m.add(f"claimPairs{sfx}", r["n_pairs"], "int")
-        m.add(f"claimTarget{sfx}", r["mean_target"], "frac" if metric in FRACTIONS else "ppl")
-        m.add(f"claimReference{sfx}", r["mean_reference"], "frac" if metric in FRACTIONS else "ppl")
-        for col, label, k in (("mean_diff", "Diff", kind), ("ci_low", "DiffCILow", kind),
-                              ("ci_high", "DiffCIHigh", kind), ("rel_diff_pct", "Change", "pct"),
-                              ("rel_ci_low", "ChangeCILow", "pct"), ("rel_ci_high", "ChangeCIHigh", "pct")):
-            m.add(f"claim{label}{sfx}", r[col], k, signed=True)
-        m.add(f"claimPValue{sfx}", r["p_value"], "p")
-    for protocol, g in measured.groupby("protocol"):
-        for v in ("supported", "contradicted", "inconclusive"):
-            m.add(f"nClaims{v.capitalize()}{PROTOCOL_SUFFIX.get(protocol, camel(protocol))}",
-                  int((g.verdict == v).sum()), "int")
 
 
 def numbers_header(sources: list[str], sha: str | None, shas: list[str]) -> str:

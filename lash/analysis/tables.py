@@ -1,4 +1,5 @@
-"""The paper's generated tables: main results, claims, provenance, ASHEM, and the settings.
+"""The paper's generated tables: main results, provenance, ASHEM, the settings, the build's timing and
+the seed-42 ASHEM run against the original code (the verdict tables: lash.analysis.verdict_tables).
 
 Every table file is a complete `tabular` environment (booktabs rules, no float, no caption): the paper
 wraps it as `\\begin{table}...\\input{generated/tab_x}...\\caption{...}\\end{table}`.
@@ -9,10 +10,10 @@ from __future__ import annotations
 import pandas as pd
 
 from .formatting import GENERATED, fmt, metric_kind
-from .labels import METHOD_LABELS, MAIN_METHODS, PROTOCOL_TITLES, label
+from .labels import MAIN_METHODS, METHOD_LABELS, PROTOCOL_TITLES, label
 
 
-def _tabular(script: str, colspec: str, ncols: int, head: list[str], rows: list[str], note: str = "") -> str:
+def tabular(script: str, colspec: str, ncols: int, head: list[str], rows: list[str], note: str = "") -> str:
     out = [GENERATED.format(script=script).rstrip("\n")]
     if note:
         out.append(f"% {note}")
@@ -62,52 +63,19 @@ def table_main(summary: pd.DataFrame, methods: list[str] | None = None,
     for mm in methods:
         cells = [mean_sd(_stat(summary, mm, p, met), metric_kind(met), ns[p]) for p in protocols for met, _ in metrics]
         rows.append(label(mm) + " & " + " & ".join(cells) + r" \\")
-    return _tabular("workflow/scripts/tables.py", "l" + "r" * len(metrics) * len(protocols),
+    return tabular("workflow/scripts/tables.py", "l" + "r" * len(metrics) * len(protocols),
                     1 + len(metrics) * len(protocols), head, rows,
                     "mean $\\pm$ sd over seeds; headline split (original: best-epoch validation; corrected: test)")
-
-
-def _ci_cell(r: dict) -> str:
-    if r.get("status") != "measured":
-        return "--"
-    text = fmt(r["rel_diff_pct"], "pct", signed=True)[1] + r"\,\%"
-    if r["n_pairs"] < 2:
-        return text + r" {\scriptsize(n=1)}"
-    return text + f" [{fmt(r['rel_ci_low'], 'pct', True)[1]}, {fmt(r['rel_ci_high'], 'pct', True)[1]}]"
-
-
-def table_claims(claims: pd.DataFrame, claims_config: dict, protocols=("original", "corrected")) -> str:
-    titles = [f"\\multicolumn{{2}}{{c}}{{{PROTOCOL_TITLES.get(p, p)}}}" for p in protocols]
-    head = [" & & " + " & ".join(titles) + r" \\",
-            " ".join(f"\\cmidrule(lr){{{3 + 2 * i}-{4 + 2 * i}}}" for i in range(len(protocols))),
-            r"Claim & Published & " + " & ".join(r"Change [95\,\% CI] & Verdict" for _ in protocols) + r" \\"]
-    rows = []
-    records = claims.to_dict("records") if not claims.empty else []
-    for claim in claims_config.get("claims", []):
-        pub = claim.get("published") or {}
-        cells = []
-        for p in protocols:
-            r = next((x for x in records if x["claim"] == claim["id"] and x.get("protocol") == p), None)
-            if r is None or r.get("status") == "not measured":
-                cells += ["--", "not measured" if not claim.get("measure") else "--"]
-            elif r.get("status") != "measured":
-                cells += ["--", "no runs"]
-            else:
-                cells += [_ci_cell(r), f"{r['verdict']} {{\\scriptsize(n={int(r['n_pairs'])})}}"]
-        rows.append(f"{claim.get('label', claim['id'])} & {pub.get('text', '--')} & " + " & ".join(cells) + r" \\")
-    return _tabular("workflow/scripts/tables.py", "p{5.2cm}l" + "rl" * len(protocols), 2 + 2 * len(protocols),
-                    head, rows,
-                    "change = mean paired difference target - reference over seeds, % of the reference; "
-                    "verdict rule: lash.analysis.stats.verdict")
 
 
 def table_provenance(summary: pd.DataFrame, claims_config: dict, corpora=("fallback", "wikitext2")) -> str:
     published = claims_config.get("published_runs") or {}
     present = set(summary[summary.family == "provenance"].variant)
     corpus_titles = {"fallback": "Fallback", "wikitext2": "WikiText-2"}
-    head = [r" & \multicolumn{3}{c}{PPL} & \multicolumn{3}{c}{Compute (layers) \%} \\",
-            r"\cmidrule(lr){2-4} \cmidrule(lr){5-7}",
-            "Method & Published & " + " & ".join(f"{corpus_titles.get(c, c)} rerun" for c in corpora)
+    printed = claims_config.get("original_code_char_seed42") or {}
+    head = [r" & \multicolumn{4}{c}{PPL} & \multicolumn{3}{c}{Compute (layers) \%} \\",
+            r"\cmidrule(lr){2-5} \cmidrule(lr){6-8}",
+            "Method & Published & Orig.\\ code & " + " & ".join(f"{corpus_titles.get(c, c)} rerun" for c in corpora)
             + " & Published & " + " & ".join(f"{corpus_titles.get(c, c)} rerun" for c in corpora) + r" \\"]
     rows = []
     for preset in list(published) + sorted(present - set(published)):
@@ -118,16 +86,20 @@ def table_provenance(summary: pd.DataFrame, claims_config: dict, corpora=("fallb
         for metric in ("ppl", "compute_fraction_layers"):
             kind = metric_kind(metric)
             cells.append(fmt(pub.get(metric), kind)[1] if pub.get(metric) is not None else "--")
+            if metric == "ppl":  # what the original code prints at the published seed (CPU re-run)
+                cells.append(fmt(printed[preset], kind)[1] if preset in printed else "--")
             for c in corpora:
                 st = _stat(summary, f"provenance/{preset}", c, metric)
                 cells.append(fmt(st["mean"], kind)[1] if st else "--")
         rows.append(pub.get("label", label(preset)) + " & " + " & ".join(cells) + r" \\")
-    return _tabular("workflow/scripts/tables.py", "l" + "r" * (2 + 2 * len(corpora)), 3 + 2 * len(corpora), head, rows,
-                    "seed 42, one run each (no spread); original training quirks on both corpora")
+    return tabular("workflow/scripts/tables.py", "l" + "r" * (3 + 2 * len(corpora)), 4 + 2 * len(corpora), head, rows,
+                    "seed 42, one run each (no spread); original training quirks on both corpora; Orig. code = "
+                    "the original code re-run on a CPU (PAPER_SPEC section 0)")
 
 
 def table_ashem(summary: pd.DataFrame, claims_config: dict, protocols=("original", "corrected")) -> str:
-    cols = [("phase1_ppl", "PPL P1"), ("ppl", "PPL"), ("phase1_hard_ppl", "Hard P1"), ("hard_ppl", "Hard"),
+    cols = [("phase1_ppl", r"PPL$_\mathrm{I}$"), ("ppl", "PPL"), ("phase1_hard_ppl", r"Hard$_\mathrm{I}$"),
+            ("hard_ppl", "Hard"),
             ("shallow_fraction", r"Exit\,\%"), ("compute_fraction_layers", r"Layers\,\%"),
             ("compute_fraction_flops", r"FLOPs\,\%"), ("speedup_ideal", r"Ideal\,$\times$"),
             ("speedup_measured", r"Meas.\,$\times$")]
@@ -135,7 +107,8 @@ def table_ashem(summary: pd.DataFrame, claims_config: dict, protocols=("original
     rows = []
     pub = claims_config.get("published_ashem") or {}
     if pub:
-        rows.append("Published ASHEM (seed 42, validation) & " + " & ".join(
+        corpus = (claims_config.get("published_ashem_corpus") or {}).get("name", "another corpus")
+        rows.append(f"Published ASHEM (seed 42, {corpus}) & " + " & ".join(
             fmt(pub[m], metric_kind(m))[1] if pub.get(m) is not None else "--" for m, _ in cols) + r" \\")
     words = summary[summary.family.isin(["ashem", "progressive"])]
     for p in protocols:
@@ -153,8 +126,8 @@ def table_ashem(summary: pd.DataFrame, claims_config: dict, protocols=("original
     has_runs = not words.empty
     if not has_runs:
         rows.append(rf"\multicolumn{{{1 + len(cols)}}}{{c}}{{No ASHEM results in this build.}} \\")
-    return _tabular("workflow/scripts/tables.py", "l" + "r" * len(cols), 1 + len(cols), head, rows,
-                    "mean $\\pm$ sd over word-level seeds; P1 = phase 1; Hard = PPL on the mined hard tokens; "
+    return tabular("workflow/scripts/tables.py", "l" + "r" * len(cols), 1 + len(cols), head, rows,
+                    "mean $\\pm$ sd over word-level seeds; subscript I = phase 1; Hard = PPL on the mined hard tokens; "
                     "Ideal / Meas. = speed-up of skip-mode over full inference, counted / timed")
 
 
@@ -187,8 +160,19 @@ def _tex(value) -> str:
     return text
 
 
-def setup_table(columns: dict[str, dict]) -> str:
-    """A booktabs tabular of the settings of representative runs: {column title: resolved config}."""
+def caps_cell(caps: pd.DataFrame, family: str, protocol: str) -> str:
+    """'0 of 45 (0.0\\,\\%)': the family's runs in that protocol that reached their epoch cap without
+    stopping early (results/epoch_caps.csv)."""
+    sel = caps[(caps.family == family) & (caps.protocol == protocol)]
+    if sel.empty or not sel.n_known.iloc[0]:
+        return "not recorded"
+    r = sel.iloc[0]
+    return f"{int(r.n_capped)} of {int(r.n_known)} ({fmt(r.share_capped, 'frac')[1]}\\,\\%)"
+
+
+def setup_table(columns: dict[str, dict], caps: dict[str, str] | None = None) -> str:
+    """A booktabs tabular of the settings of representative runs: {column title: resolved config};
+    `caps` ({column title: text}) adds the row of runs that reached their epoch cap."""
     lines = [GENERATED.format(script="workflow/scripts/tab_setup.py"),
              "\\begin{tabular}{l" + "l" * len(columns) + "}", "\\toprule",
              " & ".join(["Setting", *columns]) + " \\\\", "\\midrule"]
@@ -201,5 +185,42 @@ def setup_table(columns: dict[str, dict]) -> str:
             else:
                 cells.append(_tex(_get(config, path)))
         lines.append(" & ".join([row_label, *cells]) + " \\\\")
+    if caps is not None:
+        lines.append(" & ".join(["Runs at the epoch cap", *(caps.get(t, "--") for t in columns)]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", ""]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the build
+
+def table_timing(timing: pd.DataFrame) -> str:
+    """Per family and rule: jobs (and missing benchmark files), summed and median wall time, peak
+    resident memory (results/timing.csv)."""
+    head = [r"Family & Rule & Jobs & Total (h) & Median (min) & Peak RSS (GB) \\"]
+    rows = []
+    for r in timing.itertuples(index=False):
+        if r.rule == "wall":
+            continue
+        missing = f" ({int(r.n_missing)} missing)" if r.n_missing else ""
+        name = "all jobs" if r.family == "all" else r.family.replace("_", r"\_")
+        rule = "" if r.rule == "all" else r.rule.replace("_", r"\_")
+        if r.rule == "all" and r.family != "all":
+            rule = "all"
+        rows.append(f"{name} & {rule} & {int(r.n_jobs)}{missing} & {fmt(r.total_s / 3600, 'num1')[1]} & "
+                    f"{fmt(r.median_s / 60, 'num1')[1]} & {fmt(r.max_rss_mb / 1024, 'num1')[1]} \\\\")
+    return tabular("workflow/scripts/tables.py", "llrrrr", 6, head, rows,
+                   "Snakemake benchmark files of the training jobs; total = the jobs' wall seconds summed")
+
+
+def table_ashem_seed42(table: pd.DataFrame) -> str:
+    """The seed-42 ASHEM run against the numbers the original code prints (results/ashem_provenance.csv)."""
+    head = [r"Quantity & Original code (printed) & This run & Same digits \\"]
+    rows = []
+    numbers = table[~table.key.astype(str).str.startswith("setting:")] if len(table) else table
+    for r in numbers.itertuples(index=False):
+        digits = int(r.decimals)
+        ours = "n/a" if pd.isna(r.ours) else f"{r.ours:.{digits}f}"
+        same = "yes" if str(r.match).lower() == "true" else "no"
+        rows.append(f"{r.label} & {float(r.printed):.{digits}f} & {ours} & {same} \\\\")
+    return tabular("workflow/scripts/tables.py", "lrrl", 4, head, rows,
+                   "config/claims.yaml original_code_ashem_seed42; this run: results/ashem_stages/original/seed~42")

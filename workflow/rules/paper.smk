@@ -10,6 +10,8 @@ rule numbers:
         paired=out("results/paired.csv"),
         claims=out("results/claims.csv"),
         claims_config="config/claims.yaml",
+        timing=rules.timing.output.csv,
+        ashem_provenance=rules.ashem_provenance.output.csv,
     output:
         tex=out("paper/generated/numbers.tex"),
         json=out("paper/generated/numbers.json"),
@@ -18,6 +20,7 @@ rule numbers:
     params:
         seeds=config["seeds"],
         word_seeds=config["word_seeds"],
+        published_seed=config["published_seed"],
     script:
         "../scripts/numbers.py"
 
@@ -28,11 +31,17 @@ rule tables:
         summary=out("results/summary.csv"),
         claims=out("results/claims.csv"),
         claims_config="config/claims.yaml",
+        timing=rules.timing.output.csv,
+        ashem_provenance=rules.ashem_provenance.output.csv,
     output:
         claims=out("paper/generated/tab_claims.tex"),
+        questions=out("paper/generated/tab_questions.tex"),
+        deltas=out("paper/generated/tab_deltas.tex"),
         main=out("paper/generated/tab_main.tex"),
         provenance=out("paper/generated/tab_provenance.tex"),
         ashem=out("paper/generated/tab_ashem.tex"),
+        timing=out("paper/generated/tab_timing.tex"),
+        ashem_seed42=out("paper/generated/tab_ashem_seed42.tex"),
     log:
         out("logs/tables.log"),
     script:
@@ -47,7 +56,7 @@ rule paper:
         numbers=rules.numbers.output.tex,
         tables=rules.tables.output,
         setup=out("paper/generated/tab_setup.tex"),
-        figures=FIGURES,
+        figures=PAPER_FIGURES,
     output:
         out("paper/build/main.pdf"),
     log:
@@ -69,6 +78,7 @@ rule tab_setup:
     input:
         code=SCRIPT_CODE["tab_setup"],
         runs=setup_runs(),
+        caps=out("results/epoch_caps.csv"),
     output:
         tex=out("paper/generated/tab_setup.tex"),
     log:
