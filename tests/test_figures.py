@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fake_results import expected_settings, make_fake_results
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = str(REPO / "config" / "claims.yaml")
-FIGURES = ["fig_alpha", "fig_l2", "fig_lr", "fig_seeds", "fig_sweep", "fig_reliability", "fig_ashem"]
+FIGURES = ["fig_alpha", "fig_l2", "fig_lr", "fig_seeds", "fig_sweep", "fig_reliability", "fig_ashem", "fig_forest"]
 
 
 def script(name):
@@ -33,12 +32,13 @@ def aggregates(tmp_path_factory):
     paths = [str(p) for p in make_fake_results(root)]
     res = root / "results"
     outs = {k: str(res / f"{k}.csv") for k in ("runs", "summary", "paired", "claims", "sweep", "reliability")}
-    outs |= {"summary_json": str(res / "summary.json"), "claims_json": str(res / "claims.json")}
+    outs |= {"summary_json": str(res / "summary.json"), "claims_json": str(res / "claims.json"),
+             "epoch_caps": str(res / "epoch_caps.csv")}
     script("check_runs").main({"runs": paths}, {"manifest": str(res / "checked.json")},
                               {"expected": expected_settings(paths)})
     script("aggregate").main({"checked": str(res / "checked.json"), "claims": CLAIMS}, outs, {})
     return {"runs": outs["runs"], "sweep": outs["sweep"], "reliability": outs["reliability"],
-            "claims_config": CLAIMS}
+            "claims": outs["claims"], "claims_config": CLAIMS}
 
 
 @pytest.mark.parametrize("name", FIGURES)
@@ -107,3 +107,59 @@ def test_editing_one_figure_plans_that_figure_and_the_paper(tmp_path):
     assert _planned(plan) == {"fig_alpha": 1, "paper": 1, "all": 1}
     inputs = re.search(r"rule fig_alpha:\n\s+input: (.*)", plan)[1]
     assert "lash/analysis/figstyle.py" in inputs and "lash/analysis/stats.py" not in inputs
+
+
+def _titles(fig):
+    return [ax.get_title() for ax in fig.axes if ax.get_title()]
+
+
+def test_panel_titles_come_from_the_plotted_rows(aggregates):
+    import pandas as pd
+
+    runs = pd.read_csv(aggregates["runs"])
+    # a word-level run of the original protocol on another corpus must not enter a character-level title
+    word = runs[runs.family == "alpha"].head(1).assign(family="ashem", corpus="wikitext2", level="word")
+    fig = script("fig_alpha").fig_alpha(pd.concat([runs, word], ignore_index=True))
+    assert _titles(fig) == ["original protocol (fallback)", "corrected protocol (wikitext2)"]
+
+
+def test_fig_l2_marks_both_published_points(aggregates):
+    import pandas as pd
+    import yaml
+
+    published = yaml.safe_load(open(CLAIMS))["published_runs"]
+    fig = script("fig_l2").fig_l2(pd.read_csv(aggregates["runs"]), published)
+    points = {tuple(p) for coll in fig.axes[0].collections for p in coll.get_offsets().tolist()
+              if coll.get_label() == "published (seed 42)"}
+    assert points == {(0.0, published["asymmetric"]["ppl"]), (1.0, published["asymmetric_l2"]["ppl"])}
+
+
+def test_fig_sweep_has_one_panel_per_setup_and_protocol_and_names_the_weights(aggregates):
+    import pandas as pd
+
+    sweeps = pd.read_csv(aggregates["sweep"])
+    fig = script("fig_sweep").fig_sweep(sweeps.assign(n_layers=sweeps.family.map({"sweep": 4}).fillna(3)))
+    titles = _titles(fig)
+    assert len(titles) == 4 and all("weights" in t for t in titles)
+    assert any("4 layers" in t for t in titles) and any("3 layers" in t for t in titles)
+    assert any("last epoch's weights" in t for t in titles)  # the fakes' original protocol restores nothing
+
+
+def test_fig_forest_has_a_row_per_measured_published_claim(aggregates):
+    import pandas as pd
+    import yaml
+
+    claims = pd.read_csv(aggregates["claims"])
+    fig = script("fig_forest").fig_forest(claims, yaml.safe_load(open(CLAIMS)))
+    measured = claims[(claims.group == "published") & (claims.status == "measured")]
+    assert len(fig.axes[0].get_yticklabels()) == measured.claim.nunique()
+    assert _titles(fig) == ["original protocol", "corrected protocol"]
+
+
+def test_fig_reliability_compares_alpha_without_and_with_the_layer_two_loss(aggregates):
+    import pandas as pd
+
+    fig = script("fig_reliability").fig_reliability(pd.read_csv(aggregates["reliability"]))
+    titles = _titles(fig)
+    assert sum("α=0.7 + L2" in t for t in titles) == 2 and sum(t.startswith("Asymmetric α=0.7") for t in titles) == 2
+    assert sum(ax.get_ylabel() == "tokens" for ax in fig.axes) == 4  # the bin counts under every diagram

@@ -69,9 +69,11 @@ def strip(ax, data, x, y, order, **kw) -> None:
         sns.stripplot(data=data, x=x, y=y, order=order, color="grey", size=3, ax=ax, **kw)
 
 
-def protocol_title(runs: pd.DataFrame, protocol: str) -> str:
-    """'original protocol (fallback)': the corpus is read from the runs, so a smoke build says so."""
-    corpora = sorted(runs.loc[runs.protocol == protocol, "corpus"].dropna().unique()) if "corpus" in runs else []
+def protocol_title(plotted: pd.DataFrame, protocol: str) -> str:
+    """'original protocol (fallback)': the corpora of the rows the panel really plots (pass those, not
+    every run: the word-level runs of a protocol are on another corpus), so a smoke build says so."""
+    sel = plotted.loc[plotted.protocol == protocol] if "protocol" in plotted else plotted
+    corpora = sorted(sel["corpus"].dropna().unique()) if "corpus" in sel else []
     return f"{protocol} protocol" + (f" ({', '.join(corpora)})" if corpora else "")
 
 

@@ -3,6 +3,27 @@
 # inputs are its script and what the script imports (the shared style module lash.analysis.figstyle,
 # the labels, the t-interval and the script glue), never the statistics code.
 
+# The paper's figures: common.smk's FIGURES and the forest plot of the verdicts.
+PAPER_FIGURES = FIGURES + [out("figures/fig_forest.pdf")]
+
+
+rule fig_forest:
+    input:
+        code=SCRIPT_CODE["fig_forest"],
+        claims=out("results/claims.csv"),
+        claims_config="config/claims.yaml",
+    output:
+        pdf=report(
+            out("figures/fig_forest.pdf"),
+            caption="../report/fig_forest.rst",
+            category="Figures",
+        ),
+        png=out("figures/fig_forest.png"),
+    log:
+        out("logs/figures/fig_forest.log"),
+    script:
+        "../scripts/fig_forest.py"
+
 
 rule fig_alpha:
     input:
@@ -130,4 +151,4 @@ rule fig_ashem:
 
 rule figures:
     input:
-        FIGURES,
+        PAPER_FIGURES,

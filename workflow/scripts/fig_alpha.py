@@ -19,13 +19,13 @@ def fig_alpha(runs: pd.DataFrame, published: dict | None = None):
     data["alpha"] = data.variant.str[1:].astype(float)
     pub = {float(v[1:]): p for v, p in fs.published_points(published, "alpha").items()}
     fig, axes = fs.panels(protocols)
-    for ax, protocol in zip(axes, protocols):
+    for ax, protocol in zip(axes, protocols, strict=True):
         d = data[data.protocol == protocol]
         fs.seed_dots(ax, d, "alpha", "ppl", color="grey")
         fs.mean_ci_line(ax, d, "alpha", "ppl", label="mean, 95% CI")
         if protocol == "original" and pub:
             ax.scatter(list(pub), list(pub.values()), **fs.PUBLISHED)
-        ax.set(title=fs.protocol_title(runs, protocol), xlabel="α (loss weight at exit 1)", ylabel="headline PPL")
+        ax.set(title=fs.protocol_title(d, protocol), xlabel="α (loss weight at exit 1)", ylabel="headline PPL")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""Effect of the layer-2 loss weight on alpha = 0.7: raw (unnormalised) against normalised weights.
+"""Effect of the layer-2 loss weight on alpha = 0.7: raw (unnormalised) against normalised weights, with
+both published points (weight 0: the published alpha = 0.7 run; weight 1.0: the published "+L2" run).
 
 Snakemake: input runs="results/runs.csv", claims_config="config/claims.yaml"; output
 pdf="figures/fig_l2.pdf", png="figures/fig_l2.png". Caption: workflow/report/fig_l2.rst.
@@ -22,15 +23,19 @@ def fig_l2(runs: pd.DataFrame, published: dict | None = None):
     # weight 0 is alpha = 0.7 itself: the common starting point of both curves
     zero = pd.concat([base.assign(weight=0.0, loss=k) for k in ("raw", "normalised")])
     data = pd.concat([zero, l2], ignore_index=True)
+    # both published points: weight 1.0 (the "+L2" run) and weight 0 (alpha = 0.7 itself)
+    pub = {float(v[1:].rstrip("n")): p for v, p in fs.published_points(published, "l2").items()}
+    alpha = fs.published_points(published, "alpha")
+    if "a0.7" in alpha:
+        pub[0.0] = alpha["a0.7"]
     fig, axes = fs.panels(protocols)
-    for ax, protocol in zip(axes, protocols):
+    for ax, protocol in zip(axes, protocols, strict=True):
         d = data[data.protocol == protocol]
         fs.seed_dots(ax, d, "weight", "ppl", color="grey")
         fs.mean_ci_line(ax, d, "weight", "ppl", hue="loss", hue_order=["raw", "normalised"])
-        pub = fs.published_points(published, "l2")
         if protocol == "original" and pub:
-            ax.scatter([float(v[1:].rstrip("n")) for v in pub], list(pub.values()), **fs.PUBLISHED)
-        ax.set(title=fs.protocol_title(runs, protocol), xlabel="loss weight at layer 2 (α = 0.7)",
+            ax.scatter(list(pub), list(pub.values()), **fs.PUBLISHED)
+        ax.set(title=fs.protocol_title(d, protocol), xlabel="loss weight at layer 2 (α = 0.7)",
                ylabel="headline PPL")
         ax.legend(title=None, fontsize=7)
     fig.tight_layout()

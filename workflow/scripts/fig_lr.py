@@ -23,9 +23,11 @@ def fig_lr(runs: pd.DataFrame, published: dict | None = None):
     data = pd.concat([uniform, lr], ignore_index=True)
     order = [v for v in LR_ORDER if v in set(data.variant)] + sorted(set(data.variant) - set(LR_ORDER))
     pub = fs.published_points(published, "lr")
-    pub.update({"uniform": p for v, p in fs.published_points(published, "alpha").items() if v == "a0.7"})
+    alpha = fs.published_points(published, "alpha")
+    if "a0.7" in alpha:
+        pub["uniform"] = alpha["a0.7"]
     fig, axes = fs.panels(protocols, width=3.4)
-    for ax, protocol in zip(axes, protocols):
+    for ax, protocol in zip(axes, protocols, strict=True):
         d = data[data.protocol == protocol]
         fs.strip(ax, d, "variant", "ppl", order, alpha=0.6)
         sns.pointplot(data=d, x="variant", y="ppl", order=order, errorbar=t_interval, linestyle="none",
@@ -33,7 +35,7 @@ def fig_lr(runs: pd.DataFrame, published: dict | None = None):
         if protocol == "original" and pub:
             xs = [order.index(v) for v in pub if v in order]
             ax.scatter(xs, [pub[v] for v in pub if v in order], **fs.PUBLISHED)
-        ax.set(title=fs.protocol_title(runs, protocol), xlabel="layer LR scales (α = 0.7)", ylabel="headline PPL")
+        ax.set(title=fs.protocol_title(d, protocol), xlabel="layer LR scales (α = 0.7)", ylabel="headline PPL")
         ax.tick_params(axis="x", rotation=30, labelsize=7)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -24,12 +24,12 @@ def fig_seeds(runs: pd.DataFrame, methods: list[str] | None = None):
     data["label"] = data.method.map(fs.method_label)
     order = [fs.method_label(m) for m in methods]
     fig, axes = fs.panels(protocols, width=3.4, height=0.28 * len(order) + 1.0)
-    for ax, protocol in zip(axes, protocols):
+    for ax, protocol in zip(axes, protocols, strict=True):
         d = data[data.protocol == protocol]
         fs.strip(ax, d, "ppl", "label", order, alpha=0.5)
         sns.pointplot(data=d, y="label", x="ppl", order=order, errorbar=t_interval, linestyle="none",
                       capsize=0.2, markersize=3, err_kws={"linewidth": 1.0}, ax=ax)
-        ax.set(title=fs.protocol_title(runs, protocol), xlabel="headline PPL (one dot per seed)", ylabel=None)
+        ax.set(title=fs.protocol_title(d, protocol), xlabel="headline PPL (one dot per seed)", ylabel=None)
     fig.tight_layout()
     return fig
 
