@@ -172,6 +172,8 @@ def test_numbers_tex_names_and_values(built):
     assert tex["tallySentenceOrig"].startswith(f"{len(several)} claims were measured over several seeds: ")
     assert stored["environment"]["packages"]["scipy"] and stored["environment"]["lock_sha256"] is not None
     assert tex["ashemSeedFortyTwoCompared"] == "0" and tex["buildWallHours"] == "not recorded"
+    # the fakes' provenance run is a smoke model: the published 3-layer count is compared and not matched
+    assert (tex["paramCountsCompared"], tex["paramCountsMatched"]) == ("1", "0")
 
 
 def test_tables_are_booktabs_bodies(built):

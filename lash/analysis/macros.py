@@ -19,6 +19,7 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
 - published single runs: \\pub<Preset><Metric> (\\pubAsymmetricPpl), \\pubAshem<Metric>, \\pubAshemVocabSize;
   what the original code prints at the published seed, \\origCode<Preset>Ppl, and how many of our
   fallback provenance runs agree to its digits (\\charSeedFortyTwoMatches of \\charSeedFortyTwoCompared);
+  how many published parameter counts our fallback runs have (\\paramCountsMatched of \\paramCountsCompared);
 - build: \\BuildGitSHA, \\publishedSeed, \\nRuns, \\nSeeds, \\nWordSeeds, \\buildMinutes, \\fallbackVocabSize,
   \\vocabSize<Protocol><Level> (e.g. \\vocabSizeCorrWord), how the runs computed (\\cpuModel,
   \\runsKernels, \\runsAtenCapability, \\runsMklCbwr: every distinct value; \\nCpuModel etc. count them);
@@ -225,6 +226,11 @@ def _original_code(m: Macros, runs: pd.DataFrame, claims_config: dict) -> None:
         matches += bool(preset in ours.index and round(float(ours[preset]), 2) == round(float(value), 2))
     m.add("charSeedFortyTwoCompared", sum(preset in ours.index for preset in printed), "int")
     m.add("charSeedFortyTwoMatches", matches, "int")
+    counts = claims_config.get("published_param_counts") or {}
+    params = runs[(runs.family == "provenance") & (runs.protocol == "fallback")].set_index("variant").n_params
+    m.add("paramCountsCompared", sum(preset in params.index for preset in counts), "int")
+    m.add("paramCountsMatched", sum(preset in params.index and params[preset] == n for preset, n in counts.items()),
+          "int")
 
 
 def build_numbers(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, claims: pd.DataFrame,
