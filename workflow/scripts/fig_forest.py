@@ -23,7 +23,7 @@ LABEL_COLOURS = {"reproduced": "#0072B2", "smaller": "#56B4E9", "larger": "#009E
                  "single-run": "#000000"}
 #: Effects within +-LINEAR percent (points) are drawn on a linear scale, larger ones logarithmically.
 LINEAR = 1.0
-TICKS = [1, 10, 100, 1000]
+TICKS = [1, 10, 100, 1000, 10000]
 
 
 def _pct(x):
@@ -41,9 +41,13 @@ def fig_forest(claims: pd.DataFrame, claims_config: dict):
     if not protocols:
         return fs.empty_figure("no measured claims in this build")
     rows = [c for c in order if c in set(data.claim)]
-    values = [_pct(data[c]).abs().max() for c in ("theta", "ci_low", "ci_high", "pi_low", "pi_high", "published_theta")]
-    limit = 1.4 * max([v for v in values if not math.isnan(v)] + [100 * data.delta.max(), LINEAR])
-    ticks = [t for t in TICKS if t < limit]
+    values = pd.concat([_pct(data[c]) for c in ("theta", "ci_low", "ci_high", "pi_low", "pi_high",
+                                                 "published_theta")]).dropna()
+    floor = max(100 * data.delta.max(), LINEAR)  # the +-Delta band always shows
+    left, right = 1.4 * max(-values.min(), floor), 1.4 * max(values.max(), floor)
+    ticks = [-t for t in reversed(TICKS) if t < left] + [0] + [t for t in TICKS if t < right]
+    if len(ticks) > 7:  # a wide axis: every other decade, zero and +-1 kept
+        ticks = [t for t in ticks if abs(t) in (0, 1) or abs(t) in TICKS[::2]]
     fig, axes = fs.panels(protocols, width=3.6, height=0.24 * len(rows) + 1.2, sharey=True)
     for ax, protocol in zip(axes, protocols, strict=True):
         d = data[data.protocol == protocol].set_index("claim")
@@ -65,9 +69,8 @@ def fig_forest(claims: pd.DataFrame, claims_config: dict):
                 ax.scatter([_pct(r.published_theta)], [y], marker="x", s=22, color="black", lw=1.0, zorder=5)
         ax.axvline(0, color="black", lw=0.6, zorder=1)
         ax.set_xscale("symlog", linthresh=LINEAR)
-        ax.set_xlim(-limit, limit)
-        ax.set_xticks([-t for t in reversed(ticks)] + [0] + ticks, [f"{-t:g}" for t in reversed(ticks)] + ["0"]
-                      + [f"+{t:g}" for t in ticks], fontsize=6)
+        ax.set_xlim(-left, right)
+        ax.set_xticks(ticks, [f"{t:+g}" if t else "0" for t in ticks], fontsize=6)
         ax.set(title=fs.protocol_title(d.reset_index(), protocol), ylim=(len(rows) - 0.5, -0.5))
     axes[0].set_yticks(range(len(rows)), [labels[c] for c in rows], fontsize=6)
     present = [lab for lab in LABEL_COLOURS if lab in set(data.label)]
