@@ -172,6 +172,7 @@ def test_numbers_tex_names_and_values(built):
     assert tex["tallySentenceOrig"].startswith(f"{len(several)} claims were measured over several seeds: ")
     assert stored["environment"]["packages"]["scipy"] and stored["environment"]["lock_sha256"] is not None
     assert tex["ashemSeedFortyTwoCompared"] == "0" and tex["buildWallHours"] == "not recorded"
+    assert tex["ashemSeedFortyTwoKernels"] == "not recorded"  # no seed-42 run: said in words
     # the fakes' provenance run is a smoke model: the published 3-layer count is compared and not matched
     assert (tex["paramCountsCompared"], tex["paramCountsMatched"]) == ("1", "0")
 

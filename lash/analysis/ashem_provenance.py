@@ -69,12 +69,14 @@ def run_settings(final: dict) -> dict:
 def add_ashem_provenance_macros(m, table: pd.DataFrame) -> None:
     """\\ashemSeedFortyTwo<Key>Ours | Printed per number, \\ashemSeedFortyTwoMatches (how many agree to
     the printed digits), \\ashemSeedFortyTwoCompared (how many were compared) and the run's settings
-    \\ashemSeedFortyTwoKernels / Aten (rows with key `setting:<name>`)."""
-    if table is None or table.empty:
-        m.add("ashemSeedFortyTwoCompared", 0, "int")
-        m.add("ashemSeedFortyTwoMatches", 0, "int")
-        return
-    numbers = table[~table.key.str.startswith("setting:")]
+    \\ashemSeedFortyTwoKernels / AtenCapability / CpuModel (rows with key `setting:<name>`; "not
+    recorded" without them)."""
+    table = table if table is not None else pd.DataFrame(columns=COLUMNS)
+    settings = {r.key.split(":", 1)[1]: str(r.label) for r in table.itertuples(index=False)
+                if str(r.key).startswith("setting:")}
+    for name in ("kernels", "aten_capability", "cpu_model"):  # said in words when the run is missing
+        m.add(f"ashemSeedFortyTwo{camel(name)}", settings.get(name, "not recorded").replace("_", r"\_"), "text")
+    numbers = table[~table.key.astype(str).str.startswith("setting:")]
     for r in numbers.itertuples(index=False):
         stem = f"ashemSeedFortyTwo{camel(r.key)}"
         kind = "int" if int(r.decimals) == 0 else ("num4" if int(r.decimals) == 4 else "ppl")
@@ -82,6 +84,3 @@ def add_ashem_provenance_macros(m, table: pd.DataFrame) -> None:
         m.add(f"{stem}Printed", r.printed, kind)
     m.add("ashemSeedFortyTwoCompared", len(numbers), "int")
     m.add("ashemSeedFortyTwoMatches", int(numbers.match.astype(str).str.lower().eq("true").sum()), "int")
-    for r in table[table.key.str.startswith("setting:")].itertuples(index=False):
-        name = r.key.split(":", 1)[1]
-        m.add(f"ashemSeedFortyTwo{camel(name)}", str(r.label).replace("_", r"\_"), "text")
