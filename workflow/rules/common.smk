@@ -90,6 +90,7 @@ FIGURE_NAMES = [
     "fig_sweep",
     "fig_reliability",
     "fig_ashem",
+    "fig_forest",
 ]
 FIGURES = [out(f"figures/{name}.pdf") for name in FIGURE_NAMES]
 

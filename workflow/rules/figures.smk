@@ -3,9 +3,6 @@
 # inputs are its script and what the script imports (the shared style module lash.analysis.figstyle,
 # the labels, the t-interval and the script glue), never the statistics code.
 
-# The paper's figures: common.smk's FIGURES and the forest plot of the verdicts.
-PAPER_FIGURES = FIGURES + [out("figures/fig_forest.pdf")]
-
 
 rule fig_forest:
     input:
@@ -151,4 +148,4 @@ rule fig_ashem:
 
 rule figures:
     input:
-        PAPER_FIGURES,
+        FIGURES,

@@ -56,7 +56,7 @@ rule paper:
         numbers=rules.numbers.output.tex,
         tables=rules.tables.output,
         setup=out("paper/generated/tab_setup.tex"),
-        figures=PAPER_FIGURES,
+        figures=FIGURES,
     output:
         out("paper/build/main.pdf"),
     log:
