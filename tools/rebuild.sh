@@ -38,8 +38,19 @@ for p in paths:
 PY
 }
 
+build_running() {  # a Snakemake process working in the worktree (this session's or an earlier command's)
+    local pid
+    for pid in $(pgrep -f 'snakemake' || true); do
+        [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$build" ] && return 0
+    done
+    return 1
+}
+
 case "${1:-status}" in
 start)
+    if build_running; then
+        echo "a build is already running in $build (log: $build/build.log)"; exit 0
+    fi
     if [ ! -d "$build" ]; then
         git -C "$here" worktree add "$build" "$BUILD_COMMIT"
         rm -rf "$build"/results/*/ "$build"/benchmarks/snakemake
@@ -51,6 +62,8 @@ start)
     missing=$(for f in $(design_runs); do [ -f "$build/$f" ] || echo "$f"; done)
     [ -n "$missing" ] || { echo "every run of the design is built"; exit 0; }
     echo "$(echo "$missing" | wc -l) runs to build in $build (log: $build/build.log)"
+    # A lock left by a build whose session ended (no Snakemake runs there now, checked above).
+    in_build snakemake --unlock --config data_dir="$DATA_DIR" >/dev/null
     cd "$build"
     # shellcheck disable=SC2086
     nohup env PATH="$venv:$PATH" PYTHONPATH="$build" snakemake $missing --cores "$CORES" \
@@ -71,6 +84,7 @@ status)
     n_here=$(cd "$here" && from_build_commit $(find results -name 'seed~*.json') | wc -l)
     n_build=$(cd "$build" 2>/dev/null && from_build_commit $(find results -name 'seed~*.json') | wc -l || echo 0)
     echo "runs of the design: $total; made at $BUILD_COMMIT: $n_here in this checkout, $n_build in $build"
+    if build_running; then echo "the build is running (log: $build/build.log)"; else echo "no build is running"; fi
     ;;
 *) echo "usage: tools/rebuild.sh start|collect|status" >&2; exit 2 ;;
 esac
