@@ -6,6 +6,11 @@ A step is forward, backward, clip_grad_norm_(1.0) and AdamW (lr 1e-3, weight dec
 as in `lash.train.train_model`. All contenders run in one process on identical inputs, interleaved
 round by round in an order shuffled each round, so a shared or throttled machine slows them alike;
 ratios are taken per round and reported with their quartiles.
+
+`lash bench fast-path` (run_fast_path_bench): the published final-layer-only fast path (PAPER_SPEC
+5.2) as the same kind of side-by-side timing: one training step of the Standard 3-layer word-level
+model with its loss at the last exit, with the head at the last exit only against the head after
+every block, each round's times recorded for the claim's interval over rounds.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from .config import ModelConfig
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
-from .train import active_exits, build_optimizer, training_loss
+from .train import active_exits, build_optimizer, training_loss, weighted_exit_loss
 
 WORKLOADS: dict[str, dict] = {
     # char-level (D1): exits 1 and 3 carry a loss (asymmetric_best)
@@ -140,6 +145,32 @@ def _ratio_stats(numerators: list[float], denominators: list[float]) -> dict:
     return {"median": statistics.median(ratios), "q1": q1, "q3": q3}
 
 
+def timed_rounds(contenders: dict[str, Callable], rounds: int, steps: int, *, order_seed: int = 0,
+                 warmup: int = 2, before_round: Callable[[], str] | None = None, log=print,
+                 name: str = "") -> dict[str, list[float]]:
+    """{contender: seconds per call in each round}: `warmup` untimed calls of each contender, then
+    `rounds` rounds in which each contender is called `steps` times in a row, the contenders in an
+    order shuffled each round (seeded by order_seed). before_round() runs at the start of each round;
+    the text it returns ends that round's log line."""
+    for step in contenders.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    order = random.Random(order_seed)
+    for r in range(rounds):
+        extra = before_round() if before_round is not None else ""
+        keys = list(contenders)
+        order.shuffle(keys)  # no contender always runs right after another's cache-evicting step
+        for key in keys:
+            t = time.perf_counter()
+            for _ in range(steps):
+                contenders[key]()
+            times[key].append((time.perf_counter() - t) / steps)
+        log(f"{name} round {r + 1}/{rounds}: " + ", ".join(
+            f"{k} {1e3 * v[-1]:.1f} ms" for k, v in times.items()) + extra)
+    return times
+
+
 def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llama: bool,
                    log=print, retain_memory: bool = True, compile_blocks: bool = False,
                    order_seed: int = 0) -> dict:
@@ -171,23 +202,14 @@ def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llam
     # not a training step: the head's three sgemms alone, the part of any faithful step that is BLAS
     contenders["head_products"] = head_products(workload)
     tokens = workload["batch"] * workload["seq"]
-    for step in contenders.values():  # warm-up
-        step()
-        step()
-    times: dict[str, list[float]] = {k: [] for k in contenders}
     peaks = []
-    order = random.Random(order_seed)
-    for r in range(rounds):
+
+    def matmul_rate() -> str:  # each round's fp32 matmul rate, measured before its contenders
         peaks.append(matmul_peak(0.5)["median"])
-        keys = list(contenders)
-        order.shuffle(keys)  # no contender always runs right after another's cache-evicting step
-        for key in keys:
-            t = time.perf_counter()
-            for _ in range(steps):
-                contenders[key]()
-            times[key].append((time.perf_counter() - t) / steps)
-        log(f"{name} round {r + 1}/{rounds}: " + ", ".join(
-            f"{k} {1e3 * v[-1]:.1f} ms" for k, v in times.items()) + f", matmul {peaks[-1]:.0f} GFLOP/s")
+        return f", matmul {peaks[-1]:.0f} GFLOP/s"
+
+    times = timed_rounds(contenders, rounds, steps, order_seed=order_seed, before_round=matmul_rate, log=log,
+                         name=name)
     flops = step_flops(workload)
     out = {"workload": {**workload, "weights": {str(k): v for k, v in workload["weights"].items()}},
            "tokens_per_step": tokens, "step_gflop": flops / 1e9,
@@ -315,3 +337,69 @@ def summary_line(name: str, r: dict) -> str:
     return line + (f"; fast {r['lash_fast_gflops']:.0f} GFLOP/s = {r['lash_fast_fraction_of_peak']:.2f} "
                    f"of matmul peak {r['matmul_peak_gflops']:.0f}; "
                    + ", ".join(f"{k} {v['median']:.2f}x" for k, v in r["speedup"].items()))
+
+
+# --------------------------------------------------------------------------- the fast path (PAPER_SPEC 5.2)
+
+#: The published fast path's model: the Standard 3-layer word-level model of colab.py/colab1.py (width,
+#: heads, sequence and batch of the word workload, whose vocabulary is our word-level runs'), its loss
+#: at the last exit only.
+FAST_PATH_WORKLOAD = {**WORKLOADS["word"], "layers": 3, "weights": {1: 0.0, 2: 0.0, 3: 1.0}}
+FAST_PATH_CONTENDERS = {
+    "last_exit_only": "the head at the last exit only: lash's training_loss with the reference kernels "
+                      "(model.forward_exits(x, [3])), the original's fast path model(x)",
+    "every_exit": "the head after every block (the original's forward_all_layers before its fast path), "
+                  "the loss at the exits with a weight > 0 only: the zero-weighted exits' logits are "
+                  "computed and left out of the loss, as the original's `if weight > 0` did",
+}
+
+
+def make_every_exit_step(workload: dict, seed: int = 0):
+    """(model, loss_fn) of the original's path before its fast path: logits at every exit, the loss of
+    `weighted_exit_loss` (exits with weight > 0 only). Same model and initialisation as
+    make_step(workload, "reference", seed)."""
+    model, _ = make_step(workload, "reference", seed)
+    weights = {int(k): float(v) for k, v in workload["weights"].items()}
+    every_exit = list(range(1, model.n_layers + 1))
+
+    def loss_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return weighted_exit_loss(model.forward_exits(x, every_exit), y, weights)
+
+    return model, loss_fn
+
+
+def run_fast_path_bench(rounds: int, steps: int, threads: int = 1, vocab: int | None = None,
+                        log=print) -> dict:
+    """The report of `lash bench fast-path`: seconds per training step (forward, backward, clip,
+    AdamW with lash's reference kernels, as in bench_workload) of FAST_PATH_WORKLOAD (`vocab` replaces
+    its vocabulary) computed both ways of FAST_PATH_CONTENDERS, from the same initialisation on the
+    same batch, timed round by round (timed_rounds). Each contender's first step is untimed and its
+    loss recorded: both compute the same loss, so the times compare the same training step."""
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    workload = {**FAST_PATH_WORKLOAD, **({"V": vocab} if vocab is not None else {})}
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
+    y = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
+    builders = {"last_exit_only": lambda: make_step(workload, "reference"),
+                "every_exit": lambda: make_every_exit_step(workload)}
+    contenders, first_loss, untimed = {}, {}, 2
+    for key, build in builders.items():
+        model, loss_fn = build()
+        optimizer = build_optimizer(model, 1e-3, None, 0.01, fused=False)
+        contenders[key] = _step_fn(model, loss_fn, optimizer, x, y)
+        first_loss[key] = contenders[key]()
+    times = timed_rounds(contenders, rounds, steps, warmup=untimed - 1, log=log, name="fast path")
+    return {
+        "benchmark": "fast_path",
+        "machine": machine(),
+        "settings": {"workload": {**workload, "weights": {str(k): v for k, v in workload["weights"].items()}},
+                     "kernels": "reference", "optimizer": "AdamW lr 1e-3, weight decay 0.01, not fused",
+                     "clip_grad_norm": 1.0, "rounds": rounds, "steps_per_round": steps,
+                     "untimed_steps": untimed, "threads": torch.get_num_threads(), "init_seed": 0, "batch_seed": 1,
+                     "order_seed": 0},
+        "contenders": {key: {"description": FAST_PATH_CONTENDERS[key], "first_step_loss": first_loss[key],
+                             "step_s": times[key]} for key in contenders},
+        # t(last exit only) / t(every exit), per round
+        "ratio": _ratio_stats(times["last_exit_only"], times["every_exit"]),
+    }

@@ -108,3 +108,25 @@ def expected_settings(paths) -> dict:
         run = parse_result_path(path)
         out[str(path)] = settings(run["family"], run["protocol"], run["variant"])
     return out
+
+
+#: Seconds per step of the fast-path benchmark's contenders in each of 3 rounds: the machine's speed varies
+#: from round to round (1.0, 1.2, 0.9 s for every exit), and the ratio last-exit-only / every-exit is 0.7
+#: times 1, 1.01 and 1/1.01 (log ratios log 0.7 + (0, +l, -l), l = log 1.01).
+FAKE_BENCH_EVERY = [1.0, 1.2, 0.9]
+FAKE_BENCH_RATIOS = [0.7, 0.7 * 1.01, 0.7 / 1.01]
+
+
+def fake_bench(path, every=FAKE_BENCH_EVERY, ratios=FAKE_BENCH_RATIOS) -> Path:
+    """Write a results/bench_fast_path.json as `lash bench fast-path` records it, with the given times."""
+    last = [e * r for e, r in zip(every, ratios, strict=True)]
+    record = {"benchmark": "fast_path", "machine": {"cpu": "Fake CPU_9", "torch_threads": 1},
+              "settings": {"workload": {"V": 33278, "dim": 64, "layers": 3, "heads": 4, "seq": 32, "batch": 64,
+                                        "weights": {"1": 0.0, "2": 0.0, "3": 1.0}},
+                           "kernels": "reference", "rounds": len(every), "steps_per_round": 4, "threads": 1},
+              "contenders": {"last_exit_only": {"first_step_loss": 10.4, "step_s": last},
+                             "every_exit": {"first_step_loss": 10.4, "step_s": list(every)}}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    return path

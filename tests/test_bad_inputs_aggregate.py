@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from bad_inputs import Ctx, Setup, assert_refused, clean_environment
-from fake_results import TEMPLATE, expected_settings, fake_run, make_fake_results, run_path
+from fake_results import TEMPLATE, expected_settings, fake_bench, fake_run, make_fake_results, run_path
 
 from lash.analysis import checks
 from lash.analysis.runs import parse_result_path, parse_run
@@ -74,7 +74,8 @@ def _lash_run(command: str) -> tuple[str, dict]:
 def smoke_tree(tmp_path_factory) -> Path:
     """A workdir for the real Snakefile with the smoke config: the repository's code and configs linked
     in, a results JSON for every run the plan makes (as lash would record its command line), and the
-    statistics of one good check_runs + aggregate build (Snakemake's metadata included)."""
+    statistics of one good check_runs + aggregate build (Snakemake's metadata included). The fast-path
+    benchmark record the aggregate also reads is a fake too (no rule but check_runs and aggregate runs)."""
     tree = tmp_path_factory.mktemp("smoke") / "tree"
     tree.mkdir()
     for name in ("config", "lash", "paper", "workflow"):
@@ -88,6 +89,7 @@ def smoke_tree(tmp_path_factory) -> Path:
         out, run = _lash_run(command)
         (tree / out).parent.mkdir(parents=True, exist_ok=True)
         (tree / out).write_text(json.dumps(run, indent=2))
+    fake_bench(tree / "smoke_out/results/bench_fast_path.json")
     _snakemake(tree, *STATISTICS_ONLY)
     assert all((tree / "smoke_out/results" / name).is_file() for name in STATISTICS)
     return tree
@@ -198,6 +200,16 @@ def test_good_runs_give_a_manifest_of_exactly_those_files(tree):
     Path(paths[0]).write_text(Path(paths[0]).read_text() + " ")  # changed after the check
     with pytest.raises(DataError, match="changed since it was checked"):
         checks.read_checked(manifest)
+
+
+def test_a_benchmark_record_beside_the_runs_is_no_run(tree):
+    """results/bench_fast_path.json (a claim's timing rounds) is neither a stray seed nor a run: the
+    check lists exactly the runs, and refuses the record if it is ever given as one."""
+    root, paths, expected = tree
+    bench = str(fake_bench(Path(root) / "results" / "bench_fast_path.json"))
+    assert checks.strays(expected) == []
+    assert [r["path"] for r in checks.check_runs(paths, expected)["runs"]] == sorted(paths)
+    _refused([*paths, bench], expected, bench, "not a run of the workflow config")
 
 
 def test_a_missing_seed_is_an_error_not_a_smaller_n(tree):

@@ -214,6 +214,25 @@ def _unknown_bench_workload(ctx):
                  names=["--workload", "'chars'", "char"])
 
 
+def _bench_fast_path_zero_rounds(ctx):
+    return Setup(["bench", "fast-path", "--rounds", "0", "--out", str(ctx.out)], ctx.out,
+                 names=["--rounds", "is 0", "1 or more"])
+
+
+def _bench_fast_path_vocab_of_one(ctx):
+    return Setup(["bench", "fast-path", "--vocab", "1", "--out", str(ctx.out)], ctx.out,
+                 names=["--vocab", "is 1", "2 or more"])
+
+
+def _bench_fast_path_steps_not_a_number(ctx):
+    return Setup(["bench", "fast-path", "--steps", "three", "--out", str(ctx.out)], ctx.out,
+                 names=["--steps", "'three'"])
+
+
+def _bench_fast_path_without_out(ctx):
+    return Setup(["bench", "fast-path", "--rounds", "2"], ctx.out, names=["--out", "required"])
+
+
 CASES = [
     pytest.param(_disk_full_on_the_json_removes_the_checkpoint, id="disk-full-on-json-removes-checkpoint"),
     pytest.param(_read_only_file_system_on_the_json, id="read-only-file-system-on-json"),
@@ -239,6 +258,10 @@ CASES = [
     pytest.param(_unknown_ashem_stage, id="unknown-ashem-stage"),
     pytest.param(_missing_required_output, id="missing-required-output"),
     pytest.param(_unknown_bench_workload, id="unknown-bench-workload"),
+    pytest.param(_bench_fast_path_zero_rounds, id="bench-fast-path-zero-rounds"),
+    pytest.param(_bench_fast_path_vocab_of_one, id="bench-fast-path-vocab-of-one"),
+    pytest.param(_bench_fast_path_steps_not_a_number, id="bench-fast-path-steps-not-a-number"),
+    pytest.param(_bench_fast_path_without_out, id="bench-fast-path-without-out"),
 ]
 
 

@@ -160,3 +160,75 @@ def test_bench_train_refuses_an_unwritable_out_before_timing(monkeypatch, tmp_pa
     monkeypatch.setattr(bench, "bench_workload", lambda *a, **k: pytest.fail("timing started"))
     assert main(["bench", "train", "--no-llama", "--out", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- lash bench fast-path
+
+@pytest.fixture
+def torch_settings():
+    """Restore the thread count and the determinism flag a benchmark sets for its process."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def test_timed_rounds_calls_each_contender_its_steps_in_a_shuffled_order():
+    from lash.bench import timed_rounds
+
+    calls, lines = [], []
+    contenders = {k: (lambda k=k: calls.append(k)) for k in "abc"}
+    times = timed_rounds(contenders, 4, 2, warmup=1, before_round=lambda: calls.append("|") or ", extra",
+                         log=lines.append, name="t")
+    assert calls[:3] == ["a", "b", "c"]  # one untimed call each, in order
+    rounds = "".join(calls[3:]).split("|")[1:]
+    assert len(rounds) == 4 and all(sorted(r) == sorted("aabbcc") and r[::2] == r[1::2] for r in rounds)
+    assert len({r[::2] for r in rounds}) > 1  # the order changes between rounds
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4, "c": 4}
+    assert all(t >= 0 for v in times.values() for t in v)
+    assert lines[0].startswith("t round 1/4: a ") and lines[-1].endswith(", extra")
+
+
+def test_every_exit_step_computes_the_last_exit_loss_with_every_head():
+    """The original's path before its fast path: the head after every block, the loss at the last exit
+    only; the same model, loss and gradients as lash's path, whose head runs at the last exit only."""
+    from lash.bench import make_every_exit_step, make_step
+
+    wl = {"V": 40, "dim": 32, "layers": 3, "heads": 4, "seq": 8, "batch": 3, "weights": {1: 0.0, 2: 0.0, 3: 1.0}}
+    every_model, every_loss = make_every_exit_step(wl)
+    last_model, last_loss = make_step(wl, "reference")
+    x, y = torch.randint(0, 40, (3, 8)), torch.randint(0, 40, (3, 8))
+    calls = []
+    every_model.head.register_forward_hook(lambda *a: calls.append("every"))
+    last_model.head.register_forward_hook(lambda *a: calls.append("last"))
+    la, lb = last_loss(x, y), every_loss(x, y)
+    assert calls == ["last", "every", "every", "every"]
+    assert torch.equal(la, lb)
+    assert torch.equal(la, F.cross_entropy(last_model(x).reshape(-1, 40), y.reshape(-1)))
+    ga, gb = grads(la, list(last_model.parameters())), grads(lb, list(every_model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ga, gb, strict=True))
+
+
+def test_bench_fast_path_records_every_round_of_both_contenders(tmp_path, torch_settings):
+    """`lash bench fast-path` end to end on a tiny vocabulary: the JSON holds the settings, the machine,
+    each contender's per-round times and first-step loss (the same), and reads back as a claim record."""
+    import json
+
+    from lash.analysis.benches import read_bench, round_times
+    from lash.cli import main
+
+    out = tmp_path / "bench_fast_path.json"
+    assert main(["bench", "fast-path", "--rounds", "1", "--steps", "1", "--vocab", "50", "-q",
+                 "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "fast_path" and report["machine"]["torch_threads"] == 1
+    s = report["settings"]
+    assert s["workload"] == {"V": 50, "dim": 64, "layers": 3, "heads": 4, "seq": 32, "batch": 64,
+                             "weights": {"1": 0.0, "2": 0.0, "3": 1.0}}
+    assert (s["rounds"], s["steps_per_round"], s["threads"], s["kernels"]) == (1, 1, 1, "reference")
+    c = report["contenders"]
+    assert set(c) == {"last_exit_only", "every_exit"} and all(len(v["step_s"]) == 1 for v in c.values())
+    assert c["last_exit_only"]["first_step_loss"] == c["every_exit"]["first_step_loss"]
+    ratio = c["last_exit_only"]["step_s"][0] / c["every_exit"]["step_s"][0]
+    assert report["ratio"] == pytest.approx({"median": ratio, "q1": ratio, "q3": ratio})
+    assert round_times(read_bench(out, "fast_path"), "fast_path", "every_exit").tolist() == c["every_exit"]["step_s"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from fake_results import SEED_SHIFT, expected_settings, make_fake_results
+from fake_results import FAKE_BENCH_RATIOS, SEED_SHIFT, expected_settings, fake_bench, make_fake_results
 
 from lash.analysis import macros
 from lash.analysis.formatting import fmt
@@ -41,13 +41,14 @@ def build(root: Path, ashem=True):
     checked = str(res / "checked_runs.json")
     script("check_runs").main({"runs": [str(p) for p in paths]}, {"manifest": checked},
                               {"expected": expected_settings(paths)})
-    script("aggregate").main({"checked": checked, "claims": CLAIMS}, agg, {"references": references})
+    bench = {"bench_fast_path": str(fake_bench(res / "bench_fast_path.json"))}  # the one claim measured on it
+    script("aggregate").main({"checked": checked, "claims": CLAIMS} | bench, agg, {"references": references})
     extra = {"timing": str(res / "timing.csv"), "ashem_provenance": str(res / "ashem_provenance.csv")}
     script("timing").main({}, {"csv": extra["timing"]}, {"jobs": {}, "build_record": None})
     script("ashem_provenance").main({"claims_config": CLAIMS}, {"csv": extra["ashem_provenance"]}, {})
     numbers = {"tex": str(gen / "numbers.tex"), "json": str(gen / "numbers.json")}
     script("numbers").main({k: agg[k] for k in ("runs", "summary", "paired", "claims")} | extra
-                           | {"claims_config": CLAIMS}, numbers,
+                           | bench | {"claims_config": CLAIMS}, numbers,
                            {"seeds": [0, 1, 2], "word_seeds": [0, 1, 2], "published_seed": 42})
     tables = {k: str(gen / f"tab_{k}.tex") for k in TABLES}
     script("tables").main({"summary": agg["summary"], "claims": agg["claims"], "claims_config": CLAIMS} | extra,
@@ -128,7 +129,11 @@ def test_aggregate_writes_tidy_tables(built):
     expected = math.expm1(sum(math.log((26 + s) / (23 + s)) for s in shifts) / 3)
     assert row.theta == pytest.approx(expected) and row.yardstick == "pi" and row.label == "smaller"
     assert row.p_holm >= row.p_value
-    assert claims[claims.claim == "FastPathSpeedup"].status.tolist() == ["not measured"]
+    fast = claims[claims.claim == "FastPathSpeedup"]  # timing rounds of the benchmark record, not seeds
+    assert fast[["protocol", "status", "replicate", "seeds"]].values.tolist() == [["bench", "measured", "round",
+                                                                                 "1 2 3"]]
+    assert fast.theta.iloc[0] == pytest.approx(math.exp(sum(map(math.log, FAKE_BENCH_RATIOS)) / 3) - 1)
+    assert set(claims[claims.protocol != "bench"].replicate.dropna()) == {"seed"}
     assert set(claims.group) == {"published", "question"}
     assert len(pd.read_csv(agg["sweep"])) == 11 * (len(paths))
     caps = pd.read_csv(agg["epoch_caps"])
@@ -175,6 +180,12 @@ def test_numbers_tex_names_and_values(built):
     assert tex["ashemSeedFortyTwoKernels"] == "not recorded"  # no seed-42 run: said in words
     # the fakes' provenance run is a smoke model: the published 3-layer count is compared and not matched
     assert (tex["paramCountsCompared"], tex["paramCountsMatched"]) == ("1", "0")
+    # the fast path: over the benchmark's timing rounds, with its settings; 0.7 of the time is -30.0 %
+    assert tex["claimThetaFastPathSpeedupBench"] == r"\ensuremath{-}30.0"
+    assert tex["claimPairsFastPathSpeedupBench"] == "3"
+    assert tex["tallySentenceBench"] == "1 claim was measured over several rounds: 1 larger"
+    assert (tex["benchFastPathRounds"], tex["benchFastPathSteps"], tex["benchFastPathVocab"]) == ("3", "4", "33{,}278")
+    assert tex["benchFastPathCpu"] == r"Fake CPU\_9" and tex["claimsNotMeasuredClause"] == "each of them is measured"
 
 
 def test_tables_are_booktabs_bodies(built):
@@ -187,10 +198,26 @@ def test_tables_are_booktabs_bodies(built):
     main = Path(tables["main"]).read_text()
     assert r"Asymmetric $\alpha{=}0.7$ & 23.03 $\pm$ 0.35" in main
     claims = Path(tables["claims"]).read_text()
-    assert "smaller {\\scriptsize(n=3)}" in claims and "not measured" in claims and "no runs" in claims
+    assert "smaller {\\scriptsize(n=3)}" in claims and "no runs" in claims
+    # the fast path, timed over rounds: one cell across both protocols' columns
+    fast = next(line for line in claims.splitlines() if line.startswith("Final-layer-only fast path"))
+    assert "& \\multicolumn{6}{l}{Timing rounds on one machine: \\ensuremath{-}30.0\\,\\% [" in fast
+    assert fast.endswith("larger {\\scriptsize(3 rounds)}} \\\\")
     assert "Dynamic" not in claims and "Dynamic" in Path(tables["questions"]).read_text()  # questions apart
     assert r"$\pm$1.0\,\%" in Path(tables["deltas"]).read_text()
     assert "Published ASHEM" in Path(tables["ashem"]).read_text()
+
+
+def test_a_claim_without_a_measure_is_listed_as_not_measured(built):
+    from lash.analysis.verdict_tables import table_claims
+
+    _, _, agg, _, _ = built
+    config = yaml.safe_load(Path(CLAIMS).read_text())
+    config["claims"].append({"id": "Unmeasured", "label": "A claim nobody can measure", "measure": None,
+                             "not_measured": "why", "protocols": [], "published": {"text": "1 s"}})
+    row = next(line for line in table_claims(pd.read_csv(agg["claims"]), config).splitlines()
+               if line.startswith("A claim nobody can measure"))
+    assert row.count("not measured") == 2  # under both protocols
 
 
 def test_build_without_ashem_results(tmp_path):

@@ -134,7 +134,8 @@ def test_result_paths_are_parsed_or_refused():
 def test_claims_config_is_well_formed():
     """Every published claim of PAPER_SPEC sections 1-5 and the seed documents is a row (at least 29),
     ids are letters only and unique over claims and questions, and every measure names a family and
-    variant the paper config runs, and a metric with a smallest effect of interest."""
+    variant the paper config runs (or a benchmark record a workflow rule writes, evaluated over its
+    timing rounds), and a metric with a smallest effect of interest."""
     cfg_claims = yaml.safe_load((REPO / "config" / "claims.yaml").read_text())
     claims, questions = cfg_claims["claims"], cfg_claims["questions"]
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -147,6 +148,10 @@ def test_claims_config_is_well_formed():
         m = c["measure"]
         if m is None:
             assert c["not_measured"] and not c["protocols"], c["id"]
+            continue
+        if "bench" in m:  # results/bench_<name>.json of the rule bench_<name> (workflow/rules/bench.smk)
+            assert f"rule bench_{m['bench']}:" in (REPO / "workflow/rules/bench.smk").read_text(), c["id"]
+            assert m["metric"] in metrics and c["protocols"] == ["bench"], c["id"]
             continue
         assert m["family"] in families, c["id"]
         assert m["metric"].split("@")[0].removeprefix("sweep:") in metrics, c["id"]

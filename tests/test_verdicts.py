@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from lash.analysis import claims as C
 from lash.analysis import verdicts as V
@@ -228,4 +229,73 @@ def test_malformed_claims_config_is_refused_with_the_field(change, field):
     change(config)
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as err:
         C.evaluate(config, _runs([]))
+    assert "Fix:" in str(err.value)
+
+
+# --------------------------------------------------------------------------- a claim over timing rounds
+
+TIME = {"time": {"metrics": ["step_seconds"], "scale": "log", "delta": 0.05, "why": "w"}}
+
+
+def _bench_claim(cid="Fast", protocols=("bench",), **measure):
+    return {"id": cid, "statement": "s", "source": "src", "direction": "decrease", "protocols": list(protocols),
+            "published": {"value": 23.38, "reference": 25.51},
+            "measure": {"bench": "fast_path", "contender": "last_exit_only", "metric": "step_seconds",
+                        "reference": {"contender": "every_exit"}, **measure}}
+
+
+def _bench(every, ratios):
+    last = [e * r for e, r in zip(every, ratios, strict=True)]
+    return {"benchmark": "fast_path", "settings": {"rounds": len(every)},
+            "contenders": {"last_exit_only": {"step_s": last}, "every_exit": {"step_s": list(every)}}}
+
+
+L = math.log(1.01)
+
+
+@pytest.mark.parametrize("ratio, expected", [
+    (0.7, "larger"),                # a steady 30 % saving: the published 8.35 % is outside the CI, smaller in size
+    (23.38 / 25.51, "reproduced"),  # the published ratio itself: inside the CI
+    (0.98, "absent"),               # 2 % +- a little: the 90 % CI inside +-5 %
+])
+def test_a_time_ratio_over_rounds_by_hand(ratio, expected):
+    """Per-round ratios t_last / t_every = ratio * (1, 1.01, 1/1.01) on a machine whose speed varies
+    round to round: d_r = log(ratio) + (0, +l, -l), l = log 1.01, so mean d = log(ratio), sd = l,
+    theta = ratio - 1 and the 95 % CI exp(log ratio +- t(0.975, 2) l / sqrt 3) - 1, whatever the speed."""
+    config = {"yardsticks": {"corrected": "ci", "bench": "ci"}, "smallest_effects": {**GROUPS, **TIME},
+              "claims": [_bench_claim(), _claim("Other", "m", "t", {"variant": "r"})]}
+    runs = _runs([("m", "corrected", v, s, x + s, np.nan, np.nan) for v, x in (("t", 2.0), ("r", 1.0))
+                  for s in range(3)])
+    bench = _bench([1.0, 1.2, 0.9], [ratio, ratio * 1.01, ratio / 1.01])
+    row = C.evaluate(config, runs, None, {"fast_path": bench}).set_index("claim").loc["Fast"]
+    assert (row.protocol, row.replicate, row.seeds, row.n_pairs) == ("bench", "round", "1 2 3", 3)
+    assert row.target == "bench fast_path/last_exit_only step_seconds"
+    assert row.mean_reference == pytest.approx(31 / 30) and row.sd_d == pytest.approx(L)
+    assert row.theta == pytest.approx(ratio - 1)
+    half = T975_DF2 * L / math.sqrt(3)
+    assert (row.ci_low, row.ci_high) == pytest.approx((ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1))
+    assert row.p_value == pytest.approx(2 * sps.t.sf(abs(math.log(ratio)) / (L / math.sqrt(3)), 2))
+    assert row.p_holm == row.p_value  # a Holm family of its own, beside the corrected claim
+    assert row.published_theta == pytest.approx(23.38 / 25.51 - 1) and row.yardstick == "ci"
+    assert row.label == expected
+
+
+def test_a_claim_over_rounds_without_its_record_has_no_runs():
+    config = {"yardsticks": {"bench": "ci"}, "smallest_effects": TIME, "claims": [_bench_claim()]}
+    row = C.evaluate(config, _runs([])).iloc[0]
+    assert (row.status, row.n_pairs) == ("no runs", 0)
+
+
+@pytest.mark.parametrize("claim, field", [
+    (_bench_claim(protocols=("corrected",)), "claims.A.protocols"),
+    (_bench_claim(contender=None), "claims.A.measure.contender"),
+    (_bench_claim(bench="fast path"), "claims.A.measure.bench"),
+    (_bench_claim(reference={}), "claims.A.measure.reference.contender"),
+    (_claim("A", "m", "t", {"variant": "r"}, protocols=("bench",)), "claims.A.protocols"),
+])
+def test_a_malformed_benchmark_claim_is_refused_with_the_field(claim, field):
+    config = {"yardsticks": {"corrected": "ci", "bench": "ci"}, "smallest_effects": {**GROUPS, **TIME},
+              "claims": [{**claim, "id": "A"}]}
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as err:
+        C.check_config(config)
     assert "Fix:" in str(err.value)

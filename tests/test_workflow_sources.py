@@ -88,3 +88,6 @@ def test_the_real_training_sources_are_the_training_code_only():
     for needed in ("lash/train.py", "lash/model.py", "lash/fused.py", "lash/data.py", "lash/run.py"):
         assert needed in train, needed
     assert not [f for f in train if f.startswith(("lash/cli", "lash/analysis", "lash/bench"))], train
+    bench = sources(REPO, "lash.bench")  # the fast-path benchmark's rule: the step it times, not the CLI
+    assert {"lash/bench.py", "lash/train.py", "lash/model.py"} <= set(bench)
+    assert not [f for f in bench if f.startswith(("lash/cli", "lash/analysis", "lash/ashem", "lash/data"))], bench

@@ -7,6 +7,7 @@ intervals        the 95 % t-interval over seeds (summary.csv and every error bar
 stats            per-variant summaries, paired differences, epoch caps
 verdicts         the verdict scheme: effects, intervals, Holm, TOST, yardsticks, labels
 claims           config/claims.yaml -> claims.csv (every claim and question, with its label)
+benches          benchmark records (results/bench_<name>.json) as claim data: times by round, settings
 timing           the build's benchmark files -> timing.csv
 ashem_provenance the published ASHEM run at seed 42 against the original code's printed numbers
 labels           method labels for tables and figures

@@ -1,15 +1,16 @@
 """numbers.tex macros of the claims (results/claims.csv): every number and word the prose says about a
 claim, so that no sentence whose truth depends on a result is typed by hand.
 
-Per claim or question `Id` and protocol `P` (Orig | Corr): \\claimLabel<Id><P> (the label, or "no
-runs"), \\claimTheta<Id><P> with ThetaLow / ThetaHigh (95 % CI) and YardLow / YardHigh (the
-yardstick), \\claimPValue / \\claimPHolm, \\claimPairs, \\claimTarget / \\claimReference (the means),
-\\claimRefName<Id><P> (what the target was compared with), \\claimSign<Id><P> (single runs: same or
-opposite sign) and \\claimSentence<Id><P>, a generated clause: "+6.1\\,\\% [-1.7, +14.5] (Holm p 0.771),
-published +39.7\\,\\%: size-excluded". Per claim:
+Per claim or question `Id` and protocol `P` (Orig | Corr | Bench, a benchmark's timing rounds):
+\\claimLabel<Id><P> (the label, or "no runs"), \\claimTheta<Id><P> with ThetaLow / ThetaHigh (95 % CI)
+and YardLow / YardHigh (the yardstick), \\claimPValue / \\claimPHolm, \\claimPairs, \\claimTarget /
+\\claimReference (the means), \\claimRefName<Id><P> (what the target was compared with),
+\\claimSign<Id><P> (single runs: same or opposite sign) and \\claimSentence<Id><P>, a generated clause:
+"+6.1\\,\\% [-1.7, +14.5] (Holm p 0.771), published +39.7\\,\\%: size-excluded". Per claim:
 \\claimPublishedTheta<Id>, \\claimPublished<Id> (the published text), \\claimUnit<Id>, \\claimAt<Id>
-(the threshold a sweep claim reads). Tallies per
-protocol over the published claims measured with two or more seeds: \\nLabel<Label><P>,
+(the threshold a sweep claim reads); \\nClaimsNotMeasured and \\claimsNotMeasuredClause (how many
+published claims have no measurement, as a clause). Tallies per
+protocol over the published claims measured with two or more seeds (or timing rounds): \\nLabel<Label><P>,
 \\nClaimsMeasured<P>, \\nClaimsSingleRun<P>, \\nClaimsNoRuns<P> and \\tallySentence<P>; the same for
 our own questions with the prefix `question` (\\questionTallySentence<P>).
 """
@@ -52,13 +53,14 @@ def sentence(r: dict) -> str:
     return f"{theta} {ci} (Holm $p$ {fmt(r['p_holm'], 'p')[1]}){pub}: \\emph{{{r['label']}}}"
 
 
-def tally_sentence(counts: dict[str, int], n: int, noun: str) -> str:
-    """'25 claims were measured over several seeds: 3 reproduced, 5 smaller and 17 inconclusive'."""
+def tally_sentence(counts: dict[str, int], n: int, noun: str, replicate: str = "seed") -> str:
+    """'25 claims were measured over several seeds: 3 reproduced, 5 smaller and 17 inconclusive'
+    (replicate: what the cells pair, claims.csv `replicate`: seed, or a benchmark's timing round)."""
     if n == 0:
-        return f"no {noun} was measured over several seeds"
+        return f"no {noun} was measured over several {replicate}s"
     parts = [f"{counts[lab]} {lab}" for lab in TALLIED if counts.get(lab)]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{n} {noun}{'s were' if n != 1 else ' was'} measured over several seeds: {listed}"
+    return f"{n} {noun}{'s were' if n != 1 else ' was'} measured over several {replicate}s: {listed}"
 
 
 def _cell_macros(m, r: dict) -> None:
@@ -97,7 +99,9 @@ def _tallies(m, cells: pd.DataFrame, names: dict) -> None:
         m.add(f"{names['count']}Measured{p}", len(several), "int")
         m.add(f"{names['count']}SingleRun{p}", int((g.label == "single-run").sum()), "int")
         m.add(f"{names['count']}NoRuns{p}", int((g.status == "no runs").sum()), "int")
-        m.add(f"{names['sentence']}{p}", tally_sentence(counts, len(several), names["noun"]), "text")
+        replicates = set(g.replicate.dropna()) if "replicate" in g else set()
+        replicate = replicates.pop() if len(replicates) == 1 else "seed"
+        m.add(f"{names['sentence']}{p}", tally_sentence(counts, len(several), names["noun"], replicate), "text")
 
 
 PUBLISHED_NAMES = {"label": "nLabel", "count": "nClaims", "sentence": "tallySentence", "noun": "claim"}
@@ -125,7 +129,10 @@ def add_claim_macros(m, claims: pd.DataFrame, claims_config: dict) -> None:
                 m.add(f"claimPublished{claim['id']}", pub["text"], "text")
     published = claims[claims.group == "published"]
     m.add("nClaims", published.claim.nunique(), "int")
-    m.add("nClaimsNotMeasured", int((published.status == "not measured").sum()), "int")
+    not_measured = int((published.status == "not measured").sum())
+    m.add("nClaimsNotMeasured", not_measured, "int")
+    m.add("claimsNotMeasuredClause", "each of them is measured" if not not_measured else
+          f"{not_measured} of them we cannot measure, and the table says why", "text")
     m.add("nQuestionsAll", claims[claims.group == "question"].claim.nunique(), "int")
     for claim_id, g in claims[claims.status != "not measured"].groupby("claim", sort=False):
         first = g.iloc[0].to_dict()

@@ -9,6 +9,11 @@ metric (a column of results/runs.csv, or sweep:<metric>@<threshold>) and a `refe
 family/variant and/or metric (defaults: the measure's own), a constant `value`, or `best_other: true`
 (the family's other variant with the best mean in that protocol; chosen after seeing the data, so
 the comparison favours the reference). Claims without a measure carry `not_measured` (why).
+
+A claim measured on a benchmark record instead (lash.analysis.benches) has `measure: {bench: <name>,
+contender, metric, reference: {contender}}` and `protocols: [bench]`: the two contenders' times of
+results/bench_<name>.json, paired by round. Its rows say `replicate: round` (the others: `seed`), and
+Holm's adjustment, which runs within each group and protocol, leaves it a family of its own.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ import pandas as pd
 
 from ..errors import ConfigError
 from . import verdicts as V
+from .benches import BENCH_PROTOCOL, round_times
 from .stats import by_seed
 
 GROUPS = {"claims": "published", "questions": "question"}
 _SWEEP_METRIC = re.compile(r"^sweep:(?P<metric>\w+)@(?P<threshold>[\d.]+)$")
+#: `seeds` lists the paired replicates, which `replicate` names: seeds, or a benchmark's timing rounds.
 COLUMNS = ["group", "claim", "protocol", "status", "label", "note", "direction", "metric", "scale", "target",
-           "reference", "n_pairs", "seeds", "mean_target", "mean_reference", "theta", "ci_low", "ci_high",
+           "reference", "replicate", "n_pairs", "seeds", "mean_target", "mean_reference", "theta", "ci_low", "ci_high",
            "ci90_low", "ci90_high", "pi_low", "pi_high", "sd_d", "p_value", "p_holm", "delta",
            "published_value", "published_reference", "published_theta", "yardstick", "yardstick_low",
            "yardstick_high", "statement", "source"]
@@ -106,6 +113,22 @@ def _check(claim: dict, where: str, groups: dict) -> dict | None:
             raise ConfigError(f"{where}.{cid}.not_measured", "is missing for a claim without a measure",
                               "say why it is not measured")
         return None
+    protocols = list(claim.get("protocols") or [])
+    if "bench" in measure:
+        for key in ("bench", "contender", "metric"):
+            if not isinstance(measure.get(key), str) or not re.fullmatch(r"\w+", measure[key]):
+                raise ConfigError(f"{where}.{cid}.measure.{key}", f"is {measure.get(key)!r}, not a name (letters, "
+                                  "digits, underscores)", "give measure: {bench, contender, metric, reference: "
+                                  "{contender}} for a claim measured on a benchmark")
+        if not isinstance((measure.get("reference") or {}).get("contender"), str):
+            raise ConfigError(f"{where}.{cid}.measure.reference.contender", "is missing",
+                              "name the benchmark's contender the target is compared with")
+        if protocols != [BENCH_PROTOCOL]:
+            raise ConfigError(f"{where}.{cid}.protocols", f"is {protocols}, but the claim is measured on a benchmark",
+                              f"use protocols: [{BENCH_PROTOCOL}] (timing rounds on one machine, not seeds)")
+    elif BENCH_PROTOCOL in protocols:
+        raise ConfigError(f"{where}.{cid}.protocols", f"holds {BENCH_PROTOCOL}, but the measure names runs",
+                          "give measure.bench, or evaluate the runs under original and corrected")
     metric = base_metric(measure["metric"])
     ref_metric = base_metric((measure.get("reference") or {}).get("metric", measure["metric"]))
     if metric not in groups or groups[metric]["group"] != groups.get(ref_metric, {}).get("group"):
@@ -118,15 +141,32 @@ def _check(claim: dict, where: str, groups: dict) -> dict | None:
     return groups[metric]
 
 
-def _cell(claim, group_name, protocol, runs, sweeps, metric_group) -> dict:
+def _bench_values(measure: dict, benches: dict) -> tuple[str, pd.Series, str, pd.Series]:
+    """(target name, its times by round, reference name, its times by round) of a benchmark measure;
+    no record of the benchmark: empty series (the cell has no runs)."""
+    name, metric = measure["bench"], measure["metric"]
+    contenders = (measure["contender"], measure["reference"]["contender"])
+    names = [f"bench {name}/{c} {metric}" for c in contenders]
+    if name not in benches:
+        return names[0], pd.Series(dtype=float), names[1], pd.Series(dtype=float)
+    target, reference = (round_times(benches[name], name, c) for c in contenders)
+    return names[0], target, names[1], reference
+
+
+def _cell(claim, group_name, protocol, runs, sweeps, metric_group, benches) -> dict:
     measure, pub = claim["measure"], claim.get("published") or {}
     scale = metric_group["scale"]
-    ref_name, reference = _reference(claim, runs, sweeps, protocol, claim["direction"])
-    target = claim_values(runs, sweeps, measure["family"], measure["variant"], protocol, measure["metric"])
+    if "bench" in measure:
+        target_name, target, ref_name, reference = _bench_values(measure, benches)
+        replicate = "round"
+    else:
+        ref_name, reference = _reference(claim, runs, sweeps, protocol, claim["direction"])
+        target = claim_values(runs, sweeps, measure["family"], measure["variant"], protocol, measure["metric"])
+        target_name, replicate = f"{measure['family']}/{measure['variant']} {measure['metric']}", "seed"
     cell = V.effect(target, reference, scale)
     return {**cell, "group": group_name, "claim": claim["id"], "protocol": protocol,
             "status": "measured" if cell["n_pairs"] else "no runs", "direction": claim["direction"],
-            "metric": measure["metric"], "target": f"{measure['family']}/{measure['variant']} {measure['metric']}",
+            "metric": measure["metric"], "target": target_name, "replicate": replicate,
             "reference": ref_name, "delta": metric_group["delta"],
             "published_value": pub.get("value"), "published_reference": pub.get("reference"),
             "published_theta": V.published_theta(pub.get("value"), pub.get("reference"), scale),
@@ -153,8 +193,10 @@ def check_config(config: dict) -> dict[str, dict | None]:
     return checked
 
 
-def evaluate(config: dict, runs: pd.DataFrame, sweeps: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim (or question) and protocol, in the order of claims.yaml (COLUMNS)."""
+def evaluate(config: dict, runs: pd.DataFrame, sweeps: pd.DataFrame | None = None,
+             benches: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One row per claim (or question) and protocol, in the order of claims.yaml (COLUMNS). benches:
+    {name: record} of the benchmarks claims are measured on (lash.analysis.benches.read_benches)."""
     checked = check_config(config)
     yardsticks = config.get("yardsticks") or {}
     rows = []
@@ -169,7 +211,7 @@ def evaluate(config: dict, runs: pd.DataFrame, sweeps: pd.DataFrame | None = Non
                              "published_reference": (claim.get("published") or {}).get("reference")})
                 continue
             for protocol in claim.get("protocols") or []:
-                rows.append(_cell(claim, group_name, protocol, runs, sweeps, metric_group))
+                rows.append(_cell(claim, group_name, protocol, runs, sweeps, metric_group, benches or {}))
     _adjust_and_label(rows, yardsticks)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -20,7 +20,8 @@ METHOD_LABELS = {
 MAIN_METHODS = ["baselines/standard", "baselines/deep_supervision", "baselines/standard_1l", "alpha/a0.3",
                 "alpha/a0.5", "alpha/a0.7", "alpha/a0.9", "l2/w1.0", "l2/w1.0n", "lr/decreasing",
                 "lr/increasing", "dynamic_alpha/linear", "dynamic_alpha/cosine", "sweep/exit2"]
-PROTOCOL_TITLES = {"original": "Original protocol", "corrected": "Corrected protocol"}
+PROTOCOL_TITLES = {"original": "Original protocol", "corrected": "Corrected protocol",
+                   "bench": "Timing rounds on one machine"}
 # LaTeX of METHOD_LABELS rendered as plain text for matplotlib
 _PLAIN = {"$\\alpha{=}": "α=", "$\\alpha$": "α", "$\\to$": "→", "\\,\\%": "%", "\\%": "%", "\\,": "",
           "\\ ": " ", "$": "", "\\": ""}

@@ -23,8 +23,10 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
 - build: \\BuildGitSHA, \\publishedSeed, \\nRuns, \\nSeeds, \\nWordSeeds, \\buildMinutes, \\fallbackVocabSize,
   \\vocabSize<Protocol><Level> (e.g. \\vocabSizeCorrWord), how the runs computed (\\cpuModel,
   \\runsKernels, \\runsAtenCapability, \\runsMklCbwr: every distinct value; \\nCpuModel etc. count them);
-- timing (results/timing.csv: lash.analysis.timing) and the seed-42 ASHEM run against the original code
-  (results/ashem_provenance.csv: lash.analysis.ashem_provenance), added by workflow/scripts/numbers.py.
+- timing (results/timing.csv: lash.analysis.timing), the seed-42 ASHEM run against the original code
+  (results/ashem_provenance.csv: lash.analysis.ashem_provenance) and the settings of each benchmark a
+  claim is measured on (\\bench<Name><Setting>, e.g. \\benchFastPathSteps: lash.analysis.benches), added
+  by workflow/scripts/numbers.py.
 Values: PPL 2 decimals; accuracy, exit and compute fractions as % with 1 decimal (no % sign);
 differences signed, never rounded to a sign-less zero; p-values 3 decimals or <0.001; NaN (e.g. the
 sd of one seed) prints n/a.

@@ -39,7 +39,21 @@ def _cells(r: dict | None, claim: dict) -> list[str]:
         return ["--", "--", "no runs"]
     label = r["label"] if r["label"] != "single-run" else f"single run: {r['note']}"
     pholm = fmt(r["p_holm"], "p")[1] if r["label"] != "single-run" else "--"
-    return [effect_cell(r), pholm, f"{label} {{\\scriptsize(n={int(r['n_pairs'])})}}"]
+    n = int(r["n_pairs"])
+    count = f"{n} rounds" if r.get("replicate") == "round" else f"n={n}"
+    return [effect_cell(r), pholm, f"{label} {{\\scriptsize({count})}}"]
+
+
+def _spanning(records: list[dict], entry: dict, span: int) -> str:
+    """The cells of a claim evaluated under none of the table's protocols (a benchmark's timing
+    rounds): one cell across the protocol columns, `<title>: effect, Holm p, label`."""
+    parts = []
+    for p in entry.get("protocols") or []:
+        r = next((x for x in records if x["claim"] == entry["id"] and x.get("protocol") == p), None)
+        effect, pholm, label = _cells(r, entry)
+        held = f"{effect}, Holm $p$ {pholm}, {label}" if pholm != "--" else f"{effect}, {label}"
+        parts.append(f"{PROTOCOL_TITLES.get(p, p)}: {held}")
+    return f"\\multicolumn{{{span}}}{{l}}{{{'; '.join(parts)}}}"
 
 
 def _verdict_table(claims: pd.DataFrame, entries: list[dict], protocols, published: bool) -> str:
@@ -54,7 +68,10 @@ def _verdict_table(claims: pd.DataFrame, entries: list[dict], protocols, publish
     rows = []
     for entry in entries:
         cells = []
-        for p in present:
+        elsewhere = entry.get("measure") and not set(entry.get("protocols") or []) & set(protocols)
+        if elsewhere and present:
+            cells = [_spanning(records, entry, 3 * len(present))]
+        for p in present if not elsewhere else []:
             r = next((x for x in records if x["claim"] == entry["id"] and x.get("protocol") == p), None)
             evaluated = p in (entry.get("protocols") or []) or not entry.get("measure")
             cells += _cells(r, entry) if evaluated else ["", "", ""]

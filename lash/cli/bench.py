@@ -1,5 +1,6 @@
-"""`lash bench train` and `lash bench early-exit`: the parsers; the measuring code lives in
-lash.bench and lash.bench_early_exit (imported only when a benchmark runs: they import torch)."""
+"""`lash bench train`, `lash bench fast-path` and `lash bench early-exit`: the parsers; the measuring
+code lives in lash.bench and lash.bench_early_exit (imported only when a benchmark runs: they import
+torch)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from .args import add_quiet, register
 
 
 def add_parsers(sub) -> None:
-    p_bench = sub.add_parser("bench", help="benchmarks: `lash bench train`, `lash bench early-exit`")
+    p_bench = sub.add_parser("bench", help="benchmarks: `lash bench train`, `lash bench fast-path`, "
+                                           "`lash bench early-exit`")
     bench_sub = p_bench.add_subparsers(dest="bench_command", required=True)
 
     p = bench_sub.add_parser("train", help="tokens/s of a training step: lash vs LlamaForCausalLM")
@@ -29,6 +31,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--md", help="write a Markdown table of the results here")
     add_quiet(p)
     register(p, cmd_bench_train, config=False, outputs=("out", "md"))
+
+    p = bench_sub.add_parser("fast-path", help="a training step with the head at the last exit only vs "
+                                               "after every block (the published 8.4 %% fast path)")
+    p.add_argument("--rounds", type=int, default=20, help="timing rounds (both contenders, shuffled, in each)")
+    p.add_argument("--steps", type=int, default=4, help="steps per contender per round")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--vocab", type=int, default=None,
+                   help="vocabulary size (default: the word workload's, lash.bench.WORKLOADS['word'])")
+    p.add_argument("--out", required=True, help="results JSON with every round's times (written atomically)")
+    add_quiet(p)
+    register(p, cmd_bench_fast_path, config=False, outputs=("out",))
 
     p = bench_sub.add_parser("early-exit", help="time full vs skip early-exit inference")
     p.add_argument("--smoke", action="store_true", help="the ASHEM model only, few repeats (< 60 s)")
@@ -56,6 +69,22 @@ def cmd_bench_train(args, cfg) -> int:
         write_json_atomic(args.out, report)
     if args.md:
         write_atomic(args.md, lambda fh: fh.write(bench.to_markdown(report).encode()))
+    return 0
+
+
+def cmd_bench_fast_path(args, cfg) -> int:
+    for flag, value, least in (("--rounds", args.rounds, 1), ("--steps", args.steps, 1),
+                               ("--threads", args.threads, 1), ("--vocab", args.vocab, 2)):
+        if value is not None and value < least:
+            raise ConfigError(flag, f"is {value}", f"give {flag} {least} or more")
+    from .. import bench
+
+    log = (lambda *a: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    report = bench.run_fast_path_bench(args.rounds, args.steps, args.threads, args.vocab, log)
+    ratio = report["ratio"]
+    print(f"fast path: t(last exit only) / t(every exit) per round: median {ratio['median']:.3f} "
+          f"(quartiles {ratio['q1']:.3f}-{ratio['q3']:.3f}) over {args.rounds} rounds")
+    write_json_atomic(args.out, report)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The `lash` command: train, config, presets, ashem <stage>, progressive, bench train|early-exit."""
+"""The `lash` command: train, config, presets, ashem <stage>, progressive, bench train|fast-path|early-exit."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)  # subparsers are _Parser too
     train.add_parsers(sub)  # `lash train`, `lash config`, `lash presets`
     ashem.add_parsers(sub)  # `lash ashem <stage>`, `lash progressive`
-    bench.add_parsers(sub)  # `lash bench train`, `lash bench early-exit`
+    bench.add_parsers(sub)  # `lash bench train`, `lash bench fast-path`, `lash bench early-exit`
     return parser
 
 

@@ -2,8 +2,11 @@
 # config or the expected seeds (a rule of its own: Snakemake deletes a job's outputs before it runs,
 # so a refusal here leaves the committed statistics in place); aggregate then computes the per-variant
 # statistics, the paired tests against each family's reference, the claims with their verdicts and
-# the epoch caps from exactly the checked files. timing collects the training jobs' benchmark files;
+# the epoch caps from exactly the checked files, and the claims measured on a benchmark record from
+# that record (bench.smk), an input only where claims.yaml measures a claim on it. timing collects the
+# training jobs' benchmark files;
 # ashem_provenance compares the published ASHEM run at seed 42 with the original code's printed numbers.
+from lash.analysis.benches import bench_names, bench_path
 from lash.analysis.checks import strays
 from lash.analysis.expected import (
     ashem_seed42_files,
@@ -21,6 +24,11 @@ from sources import import_closure
 SCRIPT_CODE = {
     path.stem: import_closure(ROOT, [f"workflow.scripts.{path.stem}", "lash"])
     for path in sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+}
+# The benchmark records claims.yaml measures claims on: input bench_<name> of the rules that read them.
+BENCH_INPUTS = {
+    f"bench_{name}": out(bench_path(name))
+    for name in bench_names(yaml.safe_load(Path("config/claims.yaml").read_text()))
 }
 # Each run's settings as its rule's command line gives them (the rules' own param functions).
 RULE_ARGS = {
@@ -61,6 +69,7 @@ rule check_runs:
 
 rule aggregate:
     input:
+        unpack(lambda wildcards: BENCH_INPUTS),
         code=SCRIPT_CODE["aggregate"],
         checked=rules.check_runs.output.manifest,
         claims="config/claims.yaml",

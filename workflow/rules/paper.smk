@@ -4,6 +4,7 @@
 
 rule numbers:
     input:
+        unpack(lambda wildcards: BENCH_INPUTS),
         code=SCRIPT_CODE["numbers"],
         runs=out("results/runs.csv"),
         summary=out("results/summary.csv"),

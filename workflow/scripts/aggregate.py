@@ -10,7 +10,10 @@ Reads exactly the runs of the manifest that check_runs.py wrote (each file's byt
 checked ones); computes every table before writing any, and writes each atomically, so a refusal or a
 failure leaves the previous statistics in place.
 
-Snakemake: input checked="results/checked_runs.json", claims="config/claims.yaml"; output runs, summary,
+The claims measured on a benchmark record read it from the input bench_<name> (results/bench_<name>.json,
+lash.analysis.benches), given only when claims.yaml measures a claim on that benchmark.
+
+Snakemake: input checked="results/checked_runs.json", claims="config/claims.yaml"[, bench_<name>]; output runs, summary,
 summary_json, paired, claims, claims_json, epoch_caps[, sweep, reliability]; params references (default:
 config["references"]).
 """
@@ -20,6 +23,7 @@ import json
 from lash.analysis import claims as claim_tables
 from lash.analysis import runs as run_tables
 from lash.analysis import stats
+from lash.analysis.benches import read_benches
 from lash.analysis.checks import read_checked
 from lash.analysis.script_io import fail, load_yaml, snakemake_io
 from lash.analysis.writers import write_text
@@ -43,7 +47,8 @@ def main(inputs, outputs, params):
     summary = stats.summarize(runs)
     paired = stats.paired_differences(runs, params.get("references") or {})
     sweeps = run_tables.load_sweeps(payloads)
-    claims = claim_tables.evaluate(load_yaml(inputs["claims"]), runs, sweeps)
+    claims_config = load_yaml(inputs["claims"])
+    claims = claim_tables.evaluate(claims_config, runs, sweeps, read_benches(inputs, claims_config))
     texts = {"runs": runs.to_csv(index=False), "summary": summary.to_csv(index=False),
              "paired": paired.to_csv(index=False), "claims": claims.to_csv(index=False),
              "summary_json": _json({"environment": package_record(), "summary": _records(summary)}),

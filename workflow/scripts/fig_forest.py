@@ -1,7 +1,9 @@
 """The paper's central figure: a forest plot of every published claim's effect theta with its 95 % CI, one
 panel per protocol, the published effect marked and the band of the smallest effect of interest
 (+-Delta) shaded; the original protocol also shows the 95 % prediction interval of one seed (its
-yardstick). Single runs are hollow points without an interval; the label colours each point.
+yardstick). Single runs are hollow points without an interval; the label colours each point. Claims
+measured over the timing rounds of a benchmark (protocol bench) are not drawn: their rounds are not
+seeds (Table tab:claims and the text give them).
 
 Snakemake: input claims="results/claims.csv", claims_config="config/claims.yaml"; output
 pdf="figures/fig_forest.pdf", png="figures/fig_forest.png". Caption: workflow/report/fig_forest.rst.
@@ -36,7 +38,8 @@ def _pct(x):
 def fig_forest(claims: pd.DataFrame, claims_config: dict):
     order = [c["id"] for c in claims_config.get("claims") or []]
     labels = {c["id"]: plain(c.get("label", c["id"])) for c in claims_config.get("claims") or []}
-    data = claims[(claims.group == "published") & (claims.status == "measured")] if len(claims) else claims
+    data = claims[(claims.group == "published") & (claims.status == "measured")
+                  & claims.protocol.isin(fs.PROTOCOLS)] if len(claims) else claims
     protocols = fs.present(data) if len(data) else []
     if not protocols:
         return fs.empty_figure("no measured claims in this build")
