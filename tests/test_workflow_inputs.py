@@ -96,15 +96,23 @@ def test_seeds_from_the_command_line_are_integers(tmp_path):
 
 def test_the_published_ashem_run_has_its_own_settings_and_nothing_else_does(tmp_path):
     """The seed-42 run (ashem.provenance_seed) gets ashem.provenance_overrides (the original's arithmetic)
-    and one thread at every stage of its chain; the seeds' runs of the same rules get neither."""
+    and ashem.provenance_environment (the original machine's ATen code path) at every stage of its chain;
+    the seeds' runs of the same rules get neither. Every word-level job runs on ashem.threads (1)."""
     stages = ("phase1", "mine", "phase2", "evaluate")
     targets = [f"{tmp_path}/results/ashem/original-ashem/seed~{seed}.json" for seed in (42, 0)]
     cmds = commands(snakemake("-n", "-p", "--cores", "2", *targets, "--config", f"output_root={tmp_path}",
                               f"data_dir={DATA}"))
     published = [c for c in cmds if " --seed 42 " in c]
     seeds = [c for c in cmds if " --seed 0 " in c]
-    assert sorted(c.split()[2] for c in published) == sorted(c.split()[2] for c in seeds) == sorted(stages)
+
+    def stage(command: str) -> str:
+        words = command.split()
+        return words[words.index("ashem") + 1]
+
+    assert sorted(map(stage, published)) == sorted(map(stage, seeds)) == sorted(stages)
     for command in published:
+        assert command.startswith("ATEN_CPU_CAPABILITY=avx512 lash ashem ")
         assert "--set 'train.kernels=\"original\"'" in command and "--set train.threads=1 " in command
     for command in seeds:
-        assert "train.kernels" not in command and "--set train.threads=2 " in command
+        assert command.startswith("lash ashem ")
+        assert "train.kernels" not in command and "--set train.threads=1 " in command
