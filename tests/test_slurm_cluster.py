@@ -1,11 +1,12 @@
 """The workflow through a real SLURM scheduler (issue 13, item 6).
 
-A slice of the smoke DAG (a few training runs, check_runs and aggregate) is built twice: locally,
-and submitted with `--executor slurm --workflow-profile profiles/slurm` to the one-node cluster that
-.ci/slurm/start.sh runs on this host. The runs' metrics and the aggregate's tables must be equal
-bit for bit, and SLURM's accounting must list every job of the slice, completed, in the CI
-partition and account. Where that cluster does not answer, the test is skipped with the reason
-(pytest's `-ra` prints it); LASH_SLURM_REQUIRED=1 (.ci/run, once the cluster is up) makes it fail.
+A slice of the smoke DAG (a few training runs, the fast-path benchmark, check_runs and aggregate) is
+built twice: locally, and submitted with `--executor slurm --workflow-profile profiles/slurm` to the
+one-node cluster that .ci/slurm/start.sh runs on this host. The runs' metrics and the aggregate's
+tables (but for timings) must be equal bit for bit, and SLURM's accounting must list every job of the
+slice, completed, in the CI partition and account. Where that cluster does not answer, the test is
+skipped with the reason (pytest's `-ra` prints it); LASH_SLURM_REQUIRED=1 (.ci/run, once the cluster
+is up) makes it fail.
 """
 
 import csv
@@ -31,7 +32,10 @@ CLUSTER = dict(
 )
 PARTITION, ACCOUNT = CLUSTER["LASH_SLURM_PARTITION"], CLUSTER["LASH_SLURM_ACCOUNT"]
 START = "bash .ci/slurm/install.sh && bash .ci/slurm/start.sh (as root, on Debian)"
-SLICE_RULES = {"train", "check_runs", "aggregate"}
+# The aggregate measures the timed claim on bench_fast_path's record, so the slice runs that benchmark
+# too; its record and the claims measured on it are timings, which differ between any two builds.
+SLICE_RULES = {"train", "bench_fast_path", "check_runs", "aggregate"}
+TIMING_FILES = {"bench_fast_path.json"}
 # Columns of the aggregate's runs table that say where a run file lies, how long it took and which
 # commit made it (others commit to a shared tree while the two builds run), not what it computed.
 PROVENANCE_COLUMNS = {"path", "wall_seconds", "speedup_measured", "git_sha", "git_dirty"}
@@ -148,11 +152,23 @@ def cancel_leftovers(prefix: str) -> None:
 
 
 def table_rows(path: Path) -> list[list[str]]:
-    """A CSV's cells as written (exact digits), without the provenance columns."""
+    """A CSV's cells as written (exact digits), without the provenance columns and without the rows
+    of claims measured over timing rounds (replicate "round")."""
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle))
-    keep = [i for i, name in enumerate(rows[0]) if name not in PROVENANCE_COLUMNS] if rows else []
-    return [[row[i] for i in keep] for row in rows]
+    if not rows:
+        return []
+    keep = [i for i, name in enumerate(rows[0]) if name not in PROVENANCE_COLUMNS]
+    timed = [row for row in rows[1:] if "replicate" in rows[0] and row[rows[0].index("replicate")] == "round"]
+    return [[row[i] for i in keep] for row in rows if row not in timed]
+
+
+def json_without_timings(path: Path):
+    """A JSON output as parsed, without the records of claims measured over timing rounds."""
+    data = json.loads(path.read_text())
+    if isinstance(data, list):
+        return [row for row in data if not (isinstance(row, dict) and row.get("replicate") == "round")]
+    return data
 
 
 def test_smoke_slice_through_slurm_equals_the_local_build_bit_for_bit(slurm_cluster, tmp_path):
@@ -206,15 +222,18 @@ def test_smoke_slice_through_slurm_equals_the_local_build_bit_for_bit(slurm_clus
         assert local_metrics  # exact float text: equal strings are equal bits (-0.0 and nan too)
         assert json.dumps(slurm_metrics, sort_keys=True) == json.dumps(local_metrics, sort_keys=True), run
 
-    # The aggregate's tables (checked_runs.json lists paths and file digests, which differ)
-    tables = sorted(p.name for p in (local_root / "results").iterdir()
-                    if p.is_file() and p.name != "checked_runs.json")
-    assert "summary.csv" in tables and "runs.csv" in tables
+    # The aggregate's tables (checked_runs.json lists paths and file digests, which differ; the
+    # benchmark's record is a timing)
+    skip = {"checked_runs.json"} | TIMING_FILES
+    tables = sorted(p.name for p in (local_root / "results").iterdir() if p.is_file() and p.name not in skip)
+    assert "summary.csv" in tables and "runs.csv" in tables and "claims.csv" in tables
     assert tables == sorted(p.name for p in (slurm_root / "results").iterdir()
-                            if p.is_file() and p.name != "checked_runs.json")
+                            if p.is_file() and p.name not in skip)
     for name in tables:
         local_file, slurm_file = local_root / "results" / name, slurm_root / "results" / name
         if name.endswith(".csv"):
             assert table_rows(slurm_file) == table_rows(local_file), name
+        elif name == "claims.json":
+            assert json_without_timings(slurm_file) == json_without_timings(local_file), name
         else:
             assert slurm_file.read_bytes() == local_file.read_bytes(), name
