@@ -9,7 +9,6 @@ workflow/report/fig_reliability.rst.
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from lash.analysis import figstyle as fs
@@ -43,11 +42,16 @@ def fig_reliability(reliability: pd.DataFrame, methods: list[str] | None = None)
         return fs.empty_figure(f"no reliability data for {', '.join(methods)} in this build")
     methods = [m for m in methods if m in set(rel.method)]
     pooled = pooled_bins(rel)
-    fig = plt.figure(figsize=(2.9 * len(methods), 3.4 * len(protocols)), layout="constrained")
-    for sub, protocol in zip(np.atleast_1d(fig.subfigures(len(protocols), 1)), protocols, strict=True):
-        axes = sub.subplots(2, len(methods), squeeze=False, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    # A fixed layout (an outer grid of protocols, each a pair of rows: diagram, counts): constrained
+    # layout's solver gave positions that differed in the last digit from one build to the next.
+    fig = plt.figure(figsize=(2.9 * len(methods), 3.4 * len(protocols)))
+    outer = fig.add_gridspec(len(protocols), 1, left=0.14, right=0.97, top=0.93, bottom=0.07, hspace=0.42)
+    for i, protocol in enumerate(protocols):
+        pair = outer[i].subgridspec(2, len(methods), height_ratios=[3, 1], hspace=0.08, wspace=0.45)
         for j, method in enumerate(methods):
-            top, bottom = axes[0][j], axes[1][j]
+            top = fig.add_subplot(pair[0, j])
+            bottom = fig.add_subplot(pair[1, j], sharex=top)
+            top.tick_params(labelbottom=False)
             d = pooled[(pooled.protocol == protocol) & (pooled.method == method)]
             final = int(d.layer.max()) if len(d) else 0
             top.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8)
