@@ -28,6 +28,7 @@ from .config import ModelConfig
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
+from .provenance import provenance
 from .train import active_exits, build_optimizer, training_loss, weighted_exit_loss
 
 WORKLOADS: dict[str, dict] = {
@@ -375,6 +376,7 @@ def run_fast_path_bench(rounds: int, steps: int, threads: int = 1, vocab: int | 
     its vocabulary) computed both ways of FAST_PATH_CONTENDERS, from the same initialisation on the
     same batch, timed round by round (timed_rounds). Each contender's first step is untimed and its
     loss recorded: both compute the same loss, so the times compare the same training step."""
+    started = time.perf_counter()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     workload = {**FAST_PATH_WORKLOAD, **({"V": vocab} if vocab is not None else {})}
@@ -402,4 +404,8 @@ def run_fast_path_bench(rounds: int, steps: int, threads: int = 1, vocab: int | 
                              "step_s": times[key]} for key in contenders},
         # t(last exit only) / t(every exit), per round
         "ratio": _ratio_stats(times["last_exit_only"], times["every_exit"]),
+        # as every run's: commit and dirtiness, package versions and the lock's digest, the CPU, wall time
+        "provenance": provenance(seed=0, data_digest={"synthetic": "uniform random token ids, generator seed 1"},
+                                 device="cpu", threads=torch.get_num_threads(),
+                                 wall_seconds=time.perf_counter() - started),
     }

@@ -125,7 +125,9 @@ def fake_bench(path, every=FAKE_BENCH_EVERY, ratios=FAKE_BENCH_RATIOS) -> Path:
                                         "weights": {"1": 0.0, "2": 0.0, "3": 1.0}},
                            "kernels": "reference", "rounds": len(every), "steps_per_round": 4, "threads": 1},
               "contenders": {"last_exit_only": {"first_step_loss": 10.4, "step_s": last},
-                             "every_exit": {"first_step_loss": 10.4, "step_s": list(every)}}}
+                             "every_exit": {"first_step_loss": 10.4, "step_s": list(every)}},
+              "provenance": {"git_sha": "0" * 40, "git_dirty": False, "seed": 0, "device": "cpu", "threads": 1,
+                             "wall_seconds": 2 * sum(every)}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))

@@ -36,6 +36,7 @@ def test_a_record_reads_into_times_by_round(tmp_path):
     (lambda r: r["contenders"]["last_exit_only"]["step_s"].__setitem__(1, -0.5),
      "`contenders.last_exit_only.step_s` holds -0.5, not a positive number of seconds"),
     (lambda r: r["contenders"]["last_exit_only"]["step_s"].__setitem__(0, "1.0"), "holds '1.0'"),
+    (lambda r: r.pop("provenance"), "no `provenance` object with `git_sha`"),
 ])
 def test_a_bad_record_is_refused_naming_the_field(tmp_path, edit, problem):
     path = _edited(tmp_path, edit)

@@ -231,4 +231,7 @@ def test_bench_fast_path_records_every_round_of_both_contenders(tmp_path, torch_
     assert c["last_exit_only"]["first_step_loss"] == c["every_exit"]["first_step_loss"]
     ratio = c["last_exit_only"]["step_s"][0] / c["every_exit"]["step_s"][0]
     assert report["ratio"] == pytest.approx({"median": ratio, "q1": ratio, "q3": ratio})
+    prov = report["provenance"]  # as every run's
+    assert {"git_sha", "git_dirty", "environment", "cpu", "wall_seconds", "argv"} <= set(prov)
+    assert prov["threads"] == 1 and prov["wall_seconds"] > 0 and prov["environment"]["lock_sha256"]
     assert round_times(read_bench(out, "fast_path"), "fast_path", "every_exit").tolist() == c["every_exit"]["step_s"]

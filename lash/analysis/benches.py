@@ -38,7 +38,7 @@ def bench_names(claims_config: dict) -> list[str]:
 def read_bench(path, name: str) -> dict:
     """The record of benchmark `name` at `path`, read strictly and checked: `benchmark` is `name`, and
     every contender's `step_s` is a list of positive finite seconds, one per round, as many as
-    `settings.rounds`. DataError naming the file and the field otherwise."""
+    `settings.rounds`, and it carries its provenance. DataError naming the file and the field otherwise."""
     payload = read_run(path)
 
     def refuse(problem: str):
@@ -46,6 +46,8 @@ def read_bench(path, name: str) -> dict:
 
     if payload.get("benchmark") != name:
         refuse(f"`benchmark` is {payload.get('benchmark')!r}, not {name!r}")
+    if not isinstance(payload.get("provenance"), dict) or "git_sha" not in payload["provenance"]:
+        refuse("no `provenance` object with `git_sha`: not a record of `lash bench` (rerun it)")
     settings, contenders = payload.get("settings"), payload.get("contenders")
     if not isinstance(settings, dict) or not isinstance(contenders, dict) or not contenders:
         refuse("no `settings` and `contenders` objects: not a lash benchmark record")
