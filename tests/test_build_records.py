@@ -54,6 +54,11 @@ def test_a_bad_benchmark_file_or_build_record_is_refused(tmp_path):
     with pytest.raises(DataError, match="build.json.*Fix:"):
         timing.read_build_record(record)
     assert timing.read_build_record(tmp_path / "none.json") == {}
+    record.write_text('{"wall_seconds": 3600.5, "cores": 2, "complete": false}')  # as rebuild.sh collect writes it
+    with pytest.raises(DataError, match="build.json: the record of an unfinished build.*Fix:"):
+        timing.read_build_record(record)
+    record.write_text('{"wall_seconds": 3600.5, "cores": 2, "complete": true, "sessions": []}')
+    assert timing.read_build_record(record) == {"wall_seconds": 3600.5, "cores": 2}
 
 
 def _stage(history=None, **metrics):

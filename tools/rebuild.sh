@@ -3,7 +3,8 @@
 #   tools/rebuild.sh start    create ../build at $BUILD_COMMIT (once), seed it with the runs this checkout
 #                             already holds from that commit, and build the missing ones in the background
 #   tools/rebuild.sh collect  copy the worktree's finished runs, stage metrics and benchmark files into
-#                             this checkout, ready to commit
+#                             this checkout, with benchmarks/build.json (the build's wall time so far,
+#                             and whether it is complete), ready to commit
 #   tools/rebuild.sh status   how many of the design's runs exist from that commit, here and there
 # Only runs made at the build commit with a clean tree (provenance.git_sha, git_dirty) are ever copied,
 # so nothing made by other code mixes in. Only missing runs are targets: a finished run is not redone
@@ -35,6 +36,37 @@ for p in paths:
         continue
     if (prov.get("git_sha") or "").startswith(commit) and prov.get("git_dirty") is False:
         print(p)
+PY
+}
+
+record_build() {  # benchmarks/build.json: the build's wall time, from the worktree's Snakemake logs
+    # Each build command leaves .snakemake/log/<start>.snakemake.log, kept across sessions; a session's
+    # share is the span from its first to its last job timestamp (a job a session's end cut off is
+    # counted once, when a later session builds it again). $1: 1 when every run of the design exists.
+    "$venv/python" - "$build" "$CORES" "$here/benchmarks/build.json" "$1" <<'PY'
+import glob, json, os, re, sys
+from datetime import datetime
+build, cores, out, complete = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+stamp = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", re.M)
+# sessions recorded before (their logs may be gone with an earlier worktree), updated by the logs here
+sessions = {s["log"]: s for s in (json.load(open(out)).get("sessions", []) if os.path.isfile(out) else [])}
+for log in sorted(glob.glob(os.path.join(build, ".snakemake", "log", "*.snakemake.log"))):
+    text = open(log, encoding="utf-8").read()
+    times = [datetime.strptime(" ".join(t.split()), "%a %b %d %H:%M:%S %Y") for t in stamp.findall(text)]
+    jobs = len(re.findall(r"^Finished job", text, re.M))
+    if times and jobs:
+        sessions[os.path.basename(log)] = {"log": os.path.basename(log), "start": times[0].isoformat(),
+                                           "end": times[-1].isoformat(), "finished_jobs": jobs,
+                                           "seconds": (times[-1] - times[0]).total_seconds()}
+sessions = [sessions[k] for k in sorted(sessions)]
+record = {"wall_seconds": sum(s["seconds"] for s in sessions), "cores": cores, "complete": complete,
+          "measured_as": "sum over the build's Snakemake sessions of first to last job timestamp",
+          "sessions": sessions}
+os.makedirs(os.path.dirname(out), exist_ok=True)
+with open(out, "w", encoding="utf-8") as fh:
+    json.dump(record, fh, indent=1)
+    fh.write("\n")
+print(f"{out}: {record['wall_seconds'] / 3600:.2f} h over {len(sessions)} session(s), complete: {complete}")
 PY
 }
 
@@ -77,7 +109,10 @@ collect)
     find benchmarks/snakemake -name '*.tsv' 2>/dev/null | while read -r f; do
         mkdir -p "$here/$(dirname "$f")" && cp -p "$f" "$here/$f"
     done
-    echo "collected into $here; commit with: git add results benchmarks/snakemake && git commit"
+    n_missing=$(for f in $(design_runs); do [ -f "$build/$f" ] || echo "$f"; done | wc -l)
+    record_build "$([ "$n_missing" = 0 ] && echo 1 || echo 0)"
+    echo "collected into $here ($n_missing runs of the design still to build);"
+    echo "commit with: git add results benchmarks && git commit"
     ;;
 status)
     total=$(design_runs | wc -l)

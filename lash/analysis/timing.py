@@ -70,10 +70,14 @@ def read_build_record(path) -> dict:
         return {}
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        return {"wall_seconds": float(record["wall_seconds"]), "cores": record.get("cores")}
+        parsed = {"wall_seconds": float(record["wall_seconds"]), "cores": record.get("cores")}
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a build record ({exc}). Fix: write {{\"wall_seconds\": <s>, \"cores\": <n>}} "
                         "or remove the file") from None
+    if record.get("complete") is False:  # tools/rebuild.sh collect records an unfinished build as such
+        raise DataError(f"{path}: the record of an unfinished build (its wall time is not the build's). "
+                        "Fix: finish the rebuild (tools/rebuild.sh start) and run tools/rebuild.sh collect")
+    return parsed
 
 
 def add_timing_macros(m, timing: pd.DataFrame) -> None:
