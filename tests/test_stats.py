@@ -193,7 +193,12 @@ def test_budget_and_epoch_caps_by_hand():
     assert math.isnan(run_tables.budget({}, char)["cap_reached"])  # not recorded: not counted either way
     word = {"ashem": {"phase1_max_epochs": 4, "phase2_max_epochs": 50}}
     capped_p1 = {"phase1": {"epochs_run": 4}, "phase2": {"epochs_run": 9, "stopped_early": True}}
-    assert run_tables.budget(capped_p1, word) == {"max_epochs": 50.0, "stopped_early": 1.0, "cap_reached": 1.0}
+    word["ashem"] |= {"phase1_patience": 1, "phase2_patience": 3}
+    assert run_tables.budget(capped_p1, word) == {"max_epochs": 50.0, "stopped_early": 1.0, "cap_reached": 1.0,
+                                                  "phase1_max_epochs": 4.0, "phase1_patience": 1.0}
+    # a run in phases cites phase two's patience, never train.patience, which its stages ignore
+    assert run_tables.design({**word, "train": {"patience": 5}}, phased=True)["patience"] == 3.0
+    assert run_tables.design({**word, "train": {"patience": 5}})["patience"] == 5.0
     runs = pd.DataFrame({"family": ["alpha"] * 3 + ["sweep"], "protocol": ["corrected"] * 4,
                          "cap_reached": [1.0, 0.0, float("nan"), 1.0], "max_epochs": [50.0, 50.0, 50.0, 30.0]})
     caps = stats.epoch_caps(runs).set_index("family")

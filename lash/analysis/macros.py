@@ -10,7 +10,8 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
 - the settings the prose names, read from the runs' resolved configs: \\cfg<Method><Key> (Key WOne..WFour
   loss weights, LrOne..LrThree layer LR scales, Threshold, ExitLayer, Layers, MineTokens) when every run
   of the method agrees, e.g. \\cfgAlphaZeroSevenWOne, else per protocol (\\cfgAshemMineTokensCorr);
-  budgets <protocol><Family>MaxEpochs | Patience and
+  budgets <protocol><Family>MaxEpochs | Patience | PhaseOneMaxEpochs | PhaseOnePatience (phase two and
+  phase one of a run in phases) and
   the protocol's usual character-level budget <protocol>MaxEpochs | Patience;
 - epoch caps: <protocol><Family>CapN | RunsN | CapShare and <protocol>CharCapN | RunsN | CapShare (runs
   that reached their epoch cap without stopping early);
@@ -150,7 +151,8 @@ def _design(m: Macros, runs: pd.DataFrame) -> None:
                     m.add(f"cfg{method_name(family, variant)}{key}{camel(protocol_prefix(protocol))}",
                           *_setting(value))
     char = runs[(runs.get("level") == "char") & (runs.family != "provenance")] if "level" in runs else runs[:0]
-    for column, key in (("max_epochs", "MaxEpochs"), ("patience", "Patience")):
+    for column, key in (("max_epochs", "MaxEpochs"), ("patience", "Patience"),
+                        ("phase1_max_epochs", "PhaseOneMaxEpochs"), ("phase1_patience", "PhaseOnePatience")):
         if column not in runs:
             continue
         for (protocol, family), g in runs.groupby(["protocol", "family"], sort=True):

@@ -123,7 +123,7 @@ def _stage_capped(stage: dict, max_epochs) -> float:
 def budget(m: dict, cfg: dict) -> dict:
     """Epochs run, cap, early stop and whether the run reached its cap without stopping early: a
     character-level run's training, or ASHEM's / progressive training's phases (capped when any
-    phase was)."""
+    phase was; max_epochs is phase two's, phase1_max_epochs and phase1_patience phase one's)."""
     train, ashem = cfg.get("train") or {}, cfg.get("ashem") or {}
     if "phase2" not in m:
         capped = _stage_capped(m, train.get("max_epochs"))
@@ -135,23 +135,27 @@ def budget(m: dict, cfg: dict) -> dict:
     known = [c for c in capped if not math.isnan(c)]
     return {"max_epochs": _num(ashem.get("phase2_max_epochs")),
             "stopped_early": _flag((m.get("phase2") or {}).get("stopped_early")),
-            "cap_reached": max(known) if known else math.nan}
+            "cap_reached": max(known) if known else math.nan,
+            "phase1_max_epochs": _num(ashem.get("phase1_max_epochs")),
+            "phase1_patience": _num(ashem.get("phase1_patience"))}
 
 
 def _exit(rep: dict, layer: int, key: str) -> float:
     return _num(((rep.get("exits") or {}).get(str(layer)) or {}).get(key))
 
 
-def design(cfg: dict) -> dict:
+def design(cfg: dict, phased: bool = False) -> dict:
     """The settings the prose cites by name: loss weight and LR scale per layer, routing threshold,
-    exit layer, depth, patience, ASHEM's mined tokens."""
+    exit layer, depth, patience (phase two's for a run in phases: ASHEM's stages and progressive
+    training ignore train.patience), ASHEM's mined tokens."""
     weights = cfg.get("layer_weights") or {}
     scales = cfg.get("layer_lr_scales") or {}
     out = {f"w{k}": _num(weights.get(str(k), weights.get(k))) for k in range(1, 5)}
     out.update({f"lr{k}": _num(scales.get(str(k), scales.get(k))) for k in range(1, 4)})
     out.update(exit_layer=_num((cfg.get("eval") or {}).get("exit_layer")),
                n_layers=_num((cfg.get("model") or {}).get("n_layers")),
-               patience=_num((cfg.get("train") or {}).get("patience")),
+               patience=_num((cfg.get("ashem") or {}).get("phase2_patience") if phased
+                             else (cfg.get("train") or {}).get("patience")),
                mine_tokens=_num((cfg.get("ashem") or {}).get("mine_tokens")))
     return out
 
@@ -199,7 +203,7 @@ def run_row(path: str | Path, payload: dict) -> dict:
         corpus=(cfg.get("data") or {}).get("corpus"),
         level=(cfg.get("data") or {}).get("level"),
         routing_threshold=_num(cfg.get("routing_threshold")),
-        **budget(m, cfg), **design(cfg),
+        **budget(m, cfg), **design(cfg, phased="phase2" in m),
         phase1_seconds=_num((payload.get("timing") or {}).get("phase1_s")),
         **code_paths(cfg, prov),
         speedup_ideal=_num(timing.get("speedup_ideal")),
