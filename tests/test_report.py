@@ -163,6 +163,9 @@ def test_numbers_tex_names_and_values(built):
     assert tex["claimPublishedThetaLTwoHurts"] == "+39.7"  # 32.07 / 22.95 - 1
     assert tex["claimSentenceLTwoHurtsOrig"].endswith(r"\emph{smaller}")
     assert tex["fallbackVocabSize"] == "30" and tex["nRuns"] == str(len(pd.read_csv(agg["runs"])))
+    runs = pd.read_csv(agg["runs"])
+    alpha = runs[(runs.family == "alpha") & (runs.protocol == "corrected")].vocab_size.unique()
+    assert len(alpha) == 1 and tex["vocabSizeCorrAlpha"] == f"{int(alpha[0]):,}".replace(",", "{,}")
     assert float(tex["buildMinutes"]) == pytest.approx(len(pd.read_csv(agg["runs"])))  # fakes: 60 s each
     assert tex["BuildGitSHA"] and tex["nSeeds"] == "3" and tex["publishedSeed"] == "42"
     assert tex["minExactP"] == "0.2500"  # 2 / 2^3 with three seeds

@@ -122,13 +122,16 @@ def _build(m: Macros, runs: pd.DataFrame, params: dict) -> None:
 
 
 def _vocab(m: Macros, runs: pd.DataFrame) -> None:
-    """Vocabulary sizes per protocol (or provenance corpus) and level, where every run agrees."""
+    """Vocabulary sizes per protocol (or provenance corpus) and level, and per protocol and family, where
+    every run agrees (vocabSizeCorrWord; vocabSizeCorrAlpha, vocabSizeCorrSweep)."""
     if not {"protocol", "level", "vocab_size"} <= set(runs.columns):
         return
-    for (protocol, level), g in runs.dropna(subset=["vocab_size"]).groupby(["protocol", "level"]):
-        size = _unique(g.vocab_size)
-        if size is not None:
-            m.add(f"vocabSize{camel(protocol_prefix(protocol))}{camel(level)}", size, "count")
+    known = runs.dropna(subset=["vocab_size"])
+    for keys in (["protocol", "level"], ["protocol", "family"]):
+        for (protocol, name), g in known.groupby(keys):
+            size = _unique(g.vocab_size)
+            if size is not None:
+                m.add(f"vocabSize{camel(protocol_prefix(protocol))}{camel(name)}", size, "count")
     fallback = runs[(runs.corpus == "fallback") & (runs.level == "char")] if "corpus" in runs else runs[:0]
     size = _unique(fallback.vocab_size) if len(fallback) else None
     if size is not None:
