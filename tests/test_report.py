@@ -169,6 +169,7 @@ def test_numbers_tex_names_and_values(built):
     assert float(tex["buildMinutes"]) == pytest.approx(len(pd.read_csv(agg["runs"])))  # fakes: 60 s each
     assert tex["BuildGitSHA"] and tex["nSeeds"] == "3" and tex["publishedSeed"] == "42"
     assert tex["minExactP"] == "0.2500"  # 2 / 2^3 with three seeds
+    assert tex["exactTestsClause"] == "no exact non-parametric test can reject at"  # 0.25 >= 0.05
     # no runs: said so in words, never a number; the fakes have no corrected ASHEM runs
     assert tex["claimLabelAshemValPplCorr"] == "no runs" and "claimThetaAshemValPplCorr" not in tex
     assert tex["claimLabelAshemValPplOrig"] in LABELS

@@ -16,7 +16,8 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
 - epoch caps: <protocol><Family>CapN | RunsN | CapShare and <protocol>CharCapN | RunsN | CapShare (runs
   that reached their epoch cap without stopping early);
 - the verdict scheme: \\ciLevel, \\tostLevel, \\alphaLevel, \\delta<Group> (claims.yaml smallest_effects),
-  \\minExactP (the smallest two-sided p an exact sign or signed-rank test can reach with \\nSeeds pairs);
+  \\minExactP (the smallest two-sided p an exact sign or signed-rank test can reach with \\nSeeds pairs)
+  and \\exactTestsClause (whether that can reject at \\alphaLevel);
 - published single runs: \\pub<Preset><Metric> (\\pubAsymmetricPpl), \\pubAshem<Metric>, \\pubAshemVocabSize;
   what the original code prints at the published seed, \\origCode<Preset>Ppl, and how many of our
   fallback provenance runs agree to its digits (\\charSeedFortyTwoMatches of \\charSeedFortyTwoCompared);
@@ -110,7 +111,10 @@ def _build(m: Macros, runs: pd.DataFrame, params: dict) -> None:
     if params.get("published_seed") is not None:
         m.add("publishedSeed", params["published_seed"], "int")
     if params.get("seeds"):  # both exact tests reach at best p = 2 / 2^n with n pairs
-        m.add("minExactP", 2 / 2 ** len(params["seeds"]), "num4")
+        min_exact_p = 2 / 2 ** len(params["seeds"])
+        m.add("minExactP", min_exact_p, "num4")
+        m.add("exactTestsClause", "no exact non-parametric test can reject at" if min_exact_p >= ALPHA
+              else "exact non-parametric tests could reject at", "text")
     if "wall_seconds" in runs and runs.wall_seconds.notna().any():
         m.add("buildMinutes", runs.wall_seconds.sum() / 60, "num1")
     for column, name in (("cpu_model", "cpuModel"), ("kernels", "runsKernels"),
