@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .environment import cpu_info
 from .evaluate import flops_per_token
 from .fused import retain_freed_memory
 from .model import LashTransformer
@@ -85,6 +86,19 @@ def make_llama_step(workload: dict, seed: int = 0):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
     return model, loss_fn
+
+
+def random_batch(workload: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmarks' one batch: uniform random token ids (inputs, targets), generator seed 1."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
+    y = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
+    return x, y
+
+
+def workload_record(workload: dict) -> dict:
+    """A workload as JSON writes it (the exit weights keyed by strings)."""
+    return {**workload, "weights": {str(k): v for k, v in workload["weights"].items()}}
 
 
 def _step_fn(model, loss_fn, optimizer, x, y) -> Callable[[], float]:
@@ -175,9 +189,7 @@ def timed_rounds(contenders: dict[str, Callable], rounds: int, steps: int, *, or
 def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llama: bool,
                    log=print, retain_memory: bool = True, compile_blocks: bool = False,
                    order_seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(1)
-    x = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
-    y = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
+    x, y = random_batch(workload)
     contenders: dict[str, Callable] = {}
     variants = [("lash_fast", "fast", False), ("lash_reference", "reference", False)]
     if compile_blocks:
@@ -212,7 +224,7 @@ def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llam
     times = timed_rounds(contenders, rounds, steps, order_seed=order_seed, before_round=matmul_rate, log=log,
                          name=name)
     flops = step_flops(workload)
-    out = {"workload": {**workload, "weights": {str(k): v for k, v in workload["weights"].items()}},
+    out = {"workload": workload_record(workload),
            "tokens_per_step": tokens, "step_gflop": flops / 1e9,
            # the sustained (median) 1024^3 sgemm rate, median over the rounds of this run
            "matmul_peak_gflops": statistics.median(peaks), "matmul_gflops_per_round": peaks,
@@ -248,15 +260,7 @@ def bench_workload(name: str, workload: dict, rounds: int, steps: int, with_llam
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_info()["model"] or platform.machine()  # the CPU model every run's provenance records
     info = {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
     try:
@@ -380,9 +384,7 @@ def run_fast_path_bench(rounds: int, steps: int, threads: int = 1, vocab: int | 
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     workload = {**FAST_PATH_WORKLOAD, **({"V": vocab} if vocab is not None else {})}
-    g = torch.Generator().manual_seed(1)
-    x = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
-    y = torch.randint(0, workload["V"], (workload["batch"], workload["seq"]), generator=g)
+    x, y = random_batch(workload)
     builders = {"last_exit_only": lambda: make_step(workload, "reference"),
                 "every_exit": lambda: make_every_exit_step(workload)}
     contenders, first_loss, untimed = {}, {}, 2
@@ -395,7 +397,7 @@ def run_fast_path_bench(rounds: int, steps: int, threads: int = 1, vocab: int | 
     return {
         "benchmark": "fast_path",
         "machine": machine(),
-        "settings": {"workload": {**workload, "weights": {str(k): v for k, v in workload["weights"].items()}},
+        "settings": {"workload": workload_record(workload),
                      "kernels": "reference", "optimizer": "AdamW lr 1e-3, weight decay 0.01, not fused",
                      "clip_grad_norm": 1.0, "rounds": rounds, "steps_per_round": steps,
                      "untimed_steps": untimed, "threads": torch.get_num_threads(), "init_seed": 0, "batch_seed": 1,

@@ -158,9 +158,11 @@ def table_rows(path: Path) -> list[list[str]]:
         rows = list(csv.reader(handle))
     if not rows:
         return []
-    keep = [i for i, name in enumerate(rows[0]) if name not in PROVENANCE_COLUMNS]
-    timed = [row for row in rows[1:] if "replicate" in rows[0] and row[rows[0].index("replicate")] == "round"]
-    return [[row[i] for i in keep] for row in rows if row not in timed]
+    header = rows[0]
+    keep = [i for i, name in enumerate(header) if name not in PROVENANCE_COLUMNS]
+    replicate = header.index("replicate") if "replicate" in header else None
+    untimed = [header] + [row for row in rows[1:] if replicate is None or row[replicate] != "round"]
+    return [[row[i] for i in keep] for row in untimed]
 
 
 def json_without_timings(path: Path):

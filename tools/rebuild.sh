@@ -70,6 +70,11 @@ print(f"{out}: {record['wall_seconds'] / 3600:.2f} h over {len(sessions)} sessio
 PY
 }
 
+missing_runs() {  # the design's runs the worktree does not hold yet
+    local f
+    for f in $(design_runs); do [ -f "$build/$f" ] || echo "$f"; done
+}
+
 build_running() {  # a Snakemake process working in the worktree (this session's or an earlier command's)
     local pid
     for pid in $(pgrep -f 'snakemake' || true); do
@@ -91,7 +96,7 @@ start)
             mkdir -p "$build/$(dirname "$f")" && cp "$here/$f" "$build/$f"  # new mtime: newer than the code
         done
     fi
-    missing=$(for f in $(design_runs); do [ -f "$build/$f" ] || echo "$f"; done)
+    missing=$(missing_runs)
     [ -n "$missing" ] || { echo "every run of the design is built"; exit 0; }
     echo "$(echo "$missing" | wc -l) runs to build in $build (log: $build/build.log)"
     # A lock left by a build whose session ended (no Snakemake runs there now, checked above).
@@ -109,7 +114,7 @@ collect)
     find benchmarks/snakemake -name '*.tsv' 2>/dev/null | while read -r f; do
         mkdir -p "$here/$(dirname "$f")" && cp -p "$f" "$here/$f"
     done
-    n_missing=$(for f in $(design_runs); do [ -f "$build/$f" ] || echo "$f"; done | wc -l)
+    n_missing=$(missing_runs | wc -l)
     record_build "$([ "$n_missing" = 0 ] && echo 1 || echo 0)"
     echo "collected into $here ($n_missing runs of the design still to build);"
     echo "commit with: git add results benchmarks && git commit"

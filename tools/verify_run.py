@@ -20,6 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lash.analysis.runs import read_run
+from lash.errors import DataError
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -62,10 +65,11 @@ def cpu_of(run: dict) -> str:
 
 
 def read(path: Path) -> dict:
+    """A run file read strictly, as the workflow's check reads it."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read {path} as JSON ({exc}). Fix: give a run file under results/")
+        return read_run(path)
+    except DataError as exc:
+        fail(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:
