@@ -218,10 +218,28 @@ def test_a_claim_without_a_measure_is_listed_as_not_measured(built):
     _, _, agg, _, _ = built
     config = yaml.safe_load(Path(CLAIMS).read_text())
     config["claims"].append({"id": "Unmeasured", "label": "A claim nobody can measure", "measure": None,
-                             "not_measured": "why", "protocols": [], "published": {"text": "1 s"}})
+                             "not_measured": "no run records it", "protocols": [], "published": {"text": "1 s"}})
     row = next(line for line in table_claims(pd.read_csv(agg["claims"]), config).splitlines()
                if line.startswith("A claim nobody can measure"))
-    assert row.count("not measured") == 2  # under both protocols
+    # one cell across both protocols' six columns, with the reason
+    assert row == ("A claim nobody can measure & 1 s & \\multicolumn{6}{p{9cm}}{not measured: no run records it} \\\\")
+
+
+def test_cells_with_fewer_seeds_than_the_design_are_named(built):
+    from lash.analysis.claim_macros import short_cells_sentence
+
+    _, _, agg, numbers, _ = built
+    claims, config = pd.read_csv(agg["claims"]), yaml.safe_load(Path(CLAIMS).read_text())
+    # the fake tree pairs 3 seeds everywhere, the design's count
+    assert read_macros(numbers["tex"])["shortCellsSentence"] == "Every measured cell pairs all the seeds of the design."
+    # four word-level seeds in the design: only the four measured ASHEM cells (original protocol) fall
+    # short; the character-level cells and the benchmark's timing rounds are not named
+    sentence = short_cells_sentence(claims, config, {"seeds": [0, 1, 2], "word_seeds": [0, 1, 2, 3],
+                                                     "published_seed": 42})
+    labels = {c["id"]: c["label"] for c in config["claims"]}
+    named = [f"{labels[c]} (original, 3 of 4 seeds)" for c in
+             ("AshemValPpl", "AshemHardPpl", "AshemAccuracy", "AshemCompute")]
+    assert sentence == "Fewer paired seeds than the design: " + "; ".join(named[:3]) + "; and " + named[3] + "."
 
 
 def test_build_without_ashem_results(tmp_path):

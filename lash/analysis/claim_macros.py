@@ -12,7 +12,9 @@ and YardLow / YardHigh (the yardstick), \\claimPValue / \\claimPHolm, \\claimPai
 published claims have no measurement, as a clause). Tallies per
 protocol over the published claims measured with two or more seeds (or timing rounds): \\nLabel<Label><P>,
 \\nClaimsMeasured<P>, \\nClaimsSingleRun<P>, \\nClaimsNoRuns<P> and \\tallySentence<P>; the same for
-our own questions with the prefix `question` (\\questionTallySentence<P>).
+our own questions with the prefix `question` (\\questionTallySentence<P>). \\shortCellsSentence: the
+measured cells (published claims and questions, seeds only) that pair fewer seeds than the design gives
+their families (lash.analysis.expected.family_seeds), each named with its protocol and count.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 
 import pandas as pd
 
+from .expected import family_seeds
 from .formatting import FRACTIONS, fmt
 from .naming import PROTOCOL_SUFFIX, camel
 from .verdicts import TALLIED
@@ -118,8 +121,25 @@ def _equivalence(m, cells: pd.DataFrame) -> None:
         m.add(f"nEquivalenceAbsent{p}", int((several.label == "absent").sum()), "int")
 
 
-def add_claim_macros(m, claims: pd.DataFrame, claims_config: dict) -> None:
-    """Every claim macro (see the module docstring) into the Macros collection `m`."""
+def short_cells_sentence(cells: pd.DataFrame, claims_config: dict, design: dict) -> str:
+    """A sentence naming every measured cell over seeds with fewer pairs than the design gives the
+    target's family (design: seeds, word_seeds and published_seed, as in config/config.yaml)."""
+    labels = {c["id"]: c.get("label", c["id"]) for where in ("claims", "questions")
+              for c in claims_config.get(where) or []}
+    short = []
+    for r in cells[(cells.status == "measured") & (cells.replicate == "seed")].to_dict("records"):
+        wanted, n = len(family_seeds(str(r["target"]).split("/", 1)[0], design)), int(r["n_pairs"])
+        if n < wanted:
+            short.append(f"{labels.get(r['claim'], r['claim'])} ({r['protocol']}, {n} of {wanted} seeds)")
+    if not short:
+        return "Every measured cell pairs all the seeds of the design."
+    listed = short[0] if len(short) == 1 else "; ".join(short[:-1]) + "; and " + short[-1]
+    return f"Fewer paired seeds than the design: {listed}."
+
+
+def add_claim_macros(m, claims: pd.DataFrame, claims_config: dict, design: dict | None = None) -> None:
+    """Every claim macro (see the module docstring) into the Macros collection `m`; `design` (seeds,
+    word_seeds, published_seed) adds \\shortCellsSentence."""
     if claims.empty:
         return
     for where in ("claims", "questions"):
@@ -149,3 +169,5 @@ def add_claim_macros(m, claims: pd.DataFrame, claims_config: dict) -> None:
     _tallies(m, cells[cells.group == "published"], PUBLISHED_NAMES)
     _tallies(m, cells[cells.group == "question"], QUESTION_NAMES)
     _equivalence(m, cells[cells.group == "published"])
+    if design and design.get("seeds") and design.get("word_seeds"):
+        m.add("shortCellsSentence", short_cells_sentence(cells, claims_config, design), "text")

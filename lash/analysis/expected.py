@@ -2,8 +2,8 @@
 settings each run's rule gives it on the command line, whether its seed is one its family counts, the
 benchmark file of every training job behind the runs, and the files of the published ASHEM run.
 
-Only workflow/rules/aggregate.smk imports this module (at parse time, to build the rules' inputs and
-params); no rule script runs it.
+workflow/rules/aggregate.smk imports this module at parse time, to build the rules' inputs and params;
+the claim macros ask it only how many seeds a family's design has (family_seeds).
 """
 
 from __future__ import annotations

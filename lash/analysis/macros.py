@@ -254,7 +254,7 @@ def build_numbers(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFram
     _caps(m, runs)
     _scheme(m, claims_config)
     _summary(m, summary, paired)
-    add_claim_macros(m, claims, claims_config)
+    add_claim_macros(m, claims, claims_config, params)
     _published(m, claims_config)
     _original_code(m, runs, claims_config)
     return m

@@ -31,10 +31,8 @@ def effect_cell(r: dict) -> str:
     return text + f" [{_signed(r['ci_low'], r['scale'])}, {_signed(r['ci_high'], r['scale'])}]"
 
 
-def _cells(r: dict | None, claim: dict) -> list[str]:
-    """(effect, Holm p, label) of one claim under one protocol."""
-    if not claim.get("measure"):
-        return ["--", "--", "not measured"]
+def _cells(r: dict | None) -> list[str]:
+    """(effect, Holm p, label) of one measured claim under one protocol."""
     if r is None or r.get("status") != "measured":
         return ["--", "--", "no runs"]
     label = r["label"] if r["label"] != "single-run" else f"single run: {r['note']}"
@@ -50,7 +48,7 @@ def _spanning(records: list[dict], entry: dict, span: int) -> str:
     parts = []
     for p in entry.get("protocols") or []:
         r = next((x for x in records if x["claim"] == entry["id"] and x.get("protocol") == p), None)
-        effect, pholm, label = _cells(r, entry)
+        effect, pholm, label = _cells(r)
         held = f"{effect}, Holm $p$ {pholm}, {label}" if pholm != "--" else f"{effect}, {label}"
         parts.append(f"{PROTOCOL_TITLES.get(p, p)}: {held}")
     return f"\\multicolumn{{{span}}}{{l}}{{{'; '.join(parts)}}}"
@@ -71,10 +69,11 @@ def _verdict_table(claims: pd.DataFrame, entries: list[dict], protocols, publish
         elsewhere = entry.get("measure") and not set(entry.get("protocols") or []) & set(protocols)
         if elsewhere and present:
             cells = [_spanning(records, entry, 3 * len(present))]
-        for p in present if not elsewhere else []:
+        if not entry.get("measure") and present:  # one cell across the protocols: why it is not measured
+            cells = [f"\\multicolumn{{{3 * len(present)}}}{{p{{9cm}}}}{{not measured: {entry['not_measured']}}}"]
+        for p in present if entry.get("measure") and not elsewhere else []:
             r = next((x for x in records if x["claim"] == entry["id"] and x.get("protocol") == p), None)
-            evaluated = p in (entry.get("protocols") or []) or not entry.get("measure")
-            cells += _cells(r, entry) if evaluated else ["", "", ""]
+            cells += _cells(r) if p in (entry.get("protocols") or []) else ["", "", ""]
         pub = [(entry.get("published") or {}).get("text", "--")] if published else []
         rows.append(" & ".join([entry.get("label", entry["id"]), *pub, *cells]) + r" \\")
     colspec = ("p{4.6cm}l" if published else "p{4.6cm}") + "rrl" * len(present)
