@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,9 +38,10 @@ def test_first_difference_names_the_first_differing_leaf():
 
 
 def test_a_rerun_equals_the_run_and_a_changed_metric_is_named(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # `lash`
     made = subprocess.run([sys.executable, "-m", "snakemake", f"{tmp_path}/{RUN}", "--cores", "1",
                            "--configfile", "config/smoke.yaml", "--config", f"output_root={tmp_path}"],
-                          cwd=REPO, capture_output=True, text=True, check=False)
+                          cwd=REPO, capture_output=True, text=True, check=False, env=env)
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
     run = tmp_path / RUN
     same = verify(str(run))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                "--config", f"output_root={tmp}", *args.config]
     print(f"rerunning {relative} into {tmp}", flush=True)
     try:
-        build = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        # the rules call the `lash` console script: this interpreter's, also when its venv is not activated
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        build = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False, env=env)
         if build.returncode != 0:
             print(build.stdout[-3000:] + build.stderr[-3000:], file=sys.stderr)
             fail(f"the rerun failed (snakemake exited {build.returncode}; its output above)", 1)
