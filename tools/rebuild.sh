@@ -6,6 +6,9 @@
 #                             this checkout, with benchmarks/build.json (the build's wall time so far,
 #                             and whether it is complete), ready to commit
 #   tools/rebuild.sh status   how many of the design's runs exist from that commit, here and there
+#   tools/rebuild.sh finish   once every run is built: collect, regenerate the statistics, figures, tables,
+#                             numbers and PDF here, check that Snakemake has nothing left to do and the
+#                             rebuild's acceptance (tools/check_rebuild.py), ready to commit together
 # Only runs made at the build commit with a clean tree (provenance.git_sha, git_dirty) are ever copied,
 # so nothing made by other code mixes in. Only missing runs are targets: a finished run is not redone
 # because its intermediate stage files (not committed) are gone in a new session; an unfinished ASHEM
@@ -119,6 +122,16 @@ collect)
     echo "collected into $here ($n_missing runs of the design still to build);"
     echo "commit with: git add results benchmarks && git commit"
     ;;
+finish)
+    "$0" collect
+    [ "$(missing_runs | wc -l)" = 0 ] || { echo "the build is not complete: run tools/rebuild.sh start" >&2; exit 1; }
+    cd "$here"
+    "$venv/snakemake" --cores "$CORES" --config data_dir="$DATA_DIR"
+    "$venv/snakemake" -n --config data_dir="$DATA_DIR" 2>&1 | grep -q "Nothing to be done" ||
+        { echo "snakemake -n still plans jobs in $here: see its dry run" >&2; exit 1; }
+    "$venv/python" tools/check_rebuild.py --commit "$BUILD_COMMIT"
+    echo "commit with: git add -A results benchmarks figures paper && git commit"
+    ;;
 status)
     total=$(design_runs | wc -l)
     n_here=$(cd "$here" && from_build_commit $(find results -name 'seed~*.json') | wc -l)
@@ -126,5 +139,5 @@ status)
     echo "runs of the design: $total; made at $BUILD_COMMIT: $n_here in this checkout, $n_build in $build"
     if build_running; then echo "the build is running (log: $build/build.log)"; else echo "no build is running"; fi
     ;;
-*) echo "usage: tools/rebuild.sh start|collect|status" >&2; exit 2 ;;
+*) echo "usage: tools/rebuild.sh start|collect|status|finish" >&2; exit 2 ;;
 esac

@@ -1,0 +1,68 @@
+"""tools/check_rebuild.py: the rebuild's acceptance checks on hand-made results."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("check_rebuild", REPO / "tools" / "check_rebuild.py")
+check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check)
+
+RUNS = pd.DataFrame([  # family, protocol, level, cap_reached
+    ("alpha", "corrected", "char", 1.0), ("alpha", "corrected", "char", 0.0), ("lr", "corrected", "char", 0.0),
+    ("lr", "corrected", "char", None),  # not recorded: not counted as capped
+    ("alpha", "original", "char", 1.0), ("provenance", "corrected", "char", 1.0),  # neither is counted
+    ("ashem", "corrected", "word", 1.0)], columns=["family", "protocol", "level", "cap_reached"])
+SEED42 = pd.DataFrame([("phase1_best_ppl", 478.24, 478.24, True), ("threshold", 0.157, 0.157, True),
+                       ("phase2_epoch1_ppl", 458.74, 458.75, False), ("setting:kernels", None, None, None)],
+                      columns=["key", "printed", "ours_rounded", "match"])
+TIMING = pd.DataFrame([("ashem", "ashem_phase2", 1500.0), ("ashem", "all", 5000.0),
+                       ("progressive", "progressive", 4100.0), ("alpha", "train", 9000.0)],
+                      columns=["family", "rule", "max_rss_mb"])
+
+
+def write_run(path: Path, sha: str, dirty) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"provenance": {"git_sha": sha, "git_dirty": dirty}}))
+    return path
+
+
+def test_capped_counts_corrected_character_level_runs_only():
+    assert check.capped(RUNS) == (1, 4, ["alpha: 1 of 2"])
+
+
+def test_seed42_mismatches_name_each_printed_number_missed():
+    assert check.seed42_mismatches(SEED42) == ["phase2_epoch1_ppl: printed 458.74, ours 458.75"]
+
+
+def test_word_level_peaks_over_4_gib_per_rule():
+    # the family's "all" row repeats its rules' peaks; character-level rules are not word-level
+    assert check.word_level_peaks(TIMING) == ["progressive/progressive: 4100 MB"]
+
+
+def test_foreign_runs_names_dirty_and_other_commits(tmp_path):
+    ok = write_run(tmp_path / "a" / "seed~0.json", "0106382abc", False)
+    dirty = write_run(tmp_path / "b" / "seed~0.json", "0106382abc", True)
+    other = write_run(tmp_path / "c" / "seed~0.json", "fedcba9", False)
+    shas, bad = check.foreign_runs([ok, dirty, other], "0106382")
+    assert shas == {"0106382abc", "fedcba9"}
+    assert bad == [f"{dirty}: 0106382 dirty", f"{other}: fedcba9"]
+
+
+def test_main_passes_a_clean_build_and_fails_otherwise(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    RUNS[RUNS.cap_reached != 1.0].to_csv(results / "runs.csv", index=False)  # nothing capped
+    SEED42[SEED42.key != "phase2_epoch1_ppl"].to_csv(results / "ashem_provenance.csv", index=False)
+    TIMING[TIMING.family != "progressive"].to_csv(results / "timing.csv", index=False)
+    write_run(results / "alpha" / "corrected-a0.7" / "seed~0.json", "0106382abc", False)
+    assert check.main(["--root", str(tmp_path), "--commit", "0106382"]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+    TIMING.to_csv(results / "timing.csv", index=False)  # a word-level rule above 4 GiB
+    assert check.main(["--root", str(tmp_path), "--commit", "0106382"]) == 1
+    assert "FAIL word-level rules above 4 GiB resident: progressive/progressive: 4100 MB" in capsys.readouterr().out
+    (results / "runs.csv").unlink()
+    assert check.main(["--root", str(tmp_path)]) == 2
