@@ -73,6 +73,7 @@ rule tables_and_numbers:
     input:
         rules.numbers.output,
         rules.tables.output,
+        out("paper/generated/tab_setup.tex"),
 
 
 rule tab_setup:
