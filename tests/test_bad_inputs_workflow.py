@@ -63,6 +63,19 @@ def _data_dir_missing(ctx):
     return setup
 
 
+def _kept_run_of_other_settings(ctx):
+    """A run file Snakemake counts as up to date (newer than its code) but made with other settings than
+    the config gives it (a smoke run where the paper expects its own): refused before the 360 other
+    runs train, not by check_runs hours later; the file keeps its bytes."""
+    kept = _root(ctx) / CHAR_JOB
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes((Path(__file__).parent / "data" / "smoke_run.json").read_bytes())
+    setup = _real_run(ctx, names=[f"{kept}: ", "do not match the workflow config", "`--forcerun`", "`--forceall`"],
+                      target="results/checked_runs.json", unchanged=[kept])
+    setup.absent = [_root(ctx) / "logs"]
+    return setup
+
+
 def _data_dir_altered(ctx):
     corpus = ctx.tmp / "corpus"
     corpus.mkdir()
@@ -170,6 +183,7 @@ def _provenance_seed_among_word_seeds(ctx):
 CASES = [
     pytest.param(_data_dir_missing, id="workflow-data-dir-missing"),
     pytest.param(_data_dir_altered, id="workflow-data-dir-altered-corpus"),
+    pytest.param(_kept_run_of_other_settings, id="workflow-kept-run-of-other-settings"),
     pytest.param(_hub_unreachable, id="workflow-no-data-dir-hub-unreachable"),
     pytest.param(_offline_without_data_dir, id="workflow-offline-without-data-dir"),
     pytest.param(_bad_lash_key_in_a_variant, id="workflow-unknown-lash-key-in-a-variant"),

@@ -97,6 +97,16 @@ def payload_problems(payload: dict, seed: int, settings: dict) -> list[str]:
     return problems + headline_problems(headline)
 
 
+def file_problems(path, settings: dict) -> list[str]:
+    """What check_runs would refuse in the existing run file at `path`, given the workflow's settings for
+    it (the workflow asks this before any job starts, of the run files it will not rebuild)."""
+    try:
+        payload = parse_run(path, read_bytes(path))
+    except RunFileError as exc:
+        return [exc.problem]
+    return payload_problems(payload, parse_result_path(path)["seed"], settings)
+
+
 def _seed_dirs(expected) -> dict[str, set[int]]:
     """{run directory: its expected seeds}."""
     seeds = defaultdict(set)

@@ -4,8 +4,10 @@ deletes no committed output) for a mistake that can be seen up front.
 At parse time: command-line values in the types the schema declares (Snakemake passes the items of
 `--config seeds=[0,1]` as strings), unknown keys and names with a "did you mean", and the data
 directory in one spelling. When the run starts (Snakemake's `onstart`, after the DAG is known and
-before any job): the corpus reachable and digest-checked if a job will read WikiText-2, and TeX
-present if the paper will be built.
+before any job): the corpus reachable and digest-checked if a job will read WikiText-2, TeX
+present if the paper will be built, and, if the statistics will be computed, every run file Snakemake
+counts as up to date made with the settings the config gives it (else check_runs would refuse it only
+after every other job, hours later).
 """
 
 from __future__ import annotations
@@ -217,9 +219,27 @@ def check_tex() -> None:
             "snakemake --cores N figures tables_and_numbers")
 
 
-def check_before_jobs(jobs, data_dir: str | None, offline: bool, paper_rule: str = "paper") -> None:
-    """jobs: (rule name, lash arguments or None) of every job that will run."""
+def check_kept_runs(kept: dict[str, dict]) -> None:
+    """kept: {path: the workflow's settings} of the existing run files no job will rebuild."""
+    from lash.analysis.checks import file_problems
+
+    stale = [f"{path}: {problems[0]}" for path, settings in sorted(kept.items())
+             if (problems := file_problems(path, settings))]
+    if stale:
+        listed = "; ".join(stale[:3]) + (f"; and {len(stale) - 3} more" if len(stale) > 3 else "")
+        raise PreflightError(
+            f"{len(stale)} run file(s) that Snakemake counts as up to date do not match the workflow config, "
+            f"so check_runs would refuse them after every other job: {listed}. Fix: retrain them (add "
+            "`--forcerun` with those files, or `--forceall` for every run), or remove them")
+
+
+def check_before_jobs(jobs, data_dir: str | None, offline: bool, paper_rule: str = "paper",
+                      kept_runs: dict[str, dict] | None = None) -> None:
+    """jobs: (rule name, lash arguments or None) of every job that will run; kept_runs: see
+    check_kept_runs (checked first: it needs neither the corpus nor TeX)."""
     jobs = list(jobs)
+    if kept_runs:
+        check_kept_runs(kept_runs)
     if any(rule == paper_rule for rule, _ in jobs):
         check_tex()
     from lash.errors import LashError

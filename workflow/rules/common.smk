@@ -299,13 +299,22 @@ def progressive_args(wildcards):
 
 def check_before_jobs():
     """Snakemake's onstart (a real run, after the DAG is known, before any job starts or any output is
-    removed): the corpus if a job will read WikiText-2, TeX if the paper will be built."""
+    removed): the corpus if a job will read WikiText-2, TeX if the paper will be built, and the run
+    files no job rebuilds if check_runs will read them (RUN_SETTINGS: workflow/rules/aggregate.smk).
+    """
     if workflow.touch:  # --touch runs no job
         return
-    jobs = [
-        (job.rule.name, getattr(job.params, "args", None)) for job in workflow.dag.needrun_jobs()
-    ]
+    needrun = list(workflow.dag.needrun_jobs())
+    jobs = [(job.rule.name, getattr(job.params, "args", None)) for job in needrun]
+    kept = {}
+    if any(job.rule.name == "check_runs" for job in needrun):  # run files no job rebuilds
+        rebuilt = {str(path) for job in needrun for path in job.output}
+        kept = {
+            path: settings
+            for path, settings in RUN_SETTINGS.items()
+            if path not in rebuilt and Path(path).exists()
+        }
     try:
-        preflight.check_before_jobs(jobs, DATA_DIR, bool(config.get("offline")))
+        preflight.check_before_jobs(jobs, DATA_DIR, bool(config.get("offline")), kept_runs=kept)
     except preflight.PreflightError as exc:
         raise WorkflowError(f"no job was started: {exc}") from None
