@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from lash.io import check_writable, write_atomic, write_json_atomic
+from lash.workflow_env import with_this_interpreter
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = ("fast", "reference")
@@ -62,7 +63,7 @@ def build(what: str, kernels: str, cores: int, data_dir: str | None, root: Path)
         cmd += ["--configfile", "config/smoke.yaml", "--config", *config]
     else:
         cmd += [f"{root}/{target}" for target in PAPER_SLICE] + ["--config", *config, f"data_dir={data_dir}"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = with_this_interpreter()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from lash.cli import main
+from lash.workflow_env import with_this_interpreter
 
 REPO = Path(__file__).resolve().parents[1]
 # The checkpoint cases and the run that makes their checkpoint share these (one epoch: seconds).
@@ -113,9 +114,7 @@ def trained_checkpoint(tmp_path_factory) -> Path:
 
 
 def _child_env(setup: Setup) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in setup.drop_env}
-    # the workflow's rules call the `lash` console script of this interpreter's environment
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = with_this_interpreter({k: v for k, v in os.environ.items() if k not in setup.drop_env})
     return {**env, **setup.env}
 
 

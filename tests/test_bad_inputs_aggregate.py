@@ -25,6 +25,7 @@ from lash.analysis import checks
 from lash.analysis.runs import parse_result_path, parse_run
 from lash.config import flatten_overrides, parse_set
 from lash.errors import DataError
+from lash.workflow_env import with_this_interpreter
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["--configfile", "config/smoke.yaml"]
@@ -42,7 +43,7 @@ def _snakemake_args(tree: Path, *args: str) -> list[str]:
 
 
 def _snakemake(tree: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = with_this_interpreter()
     proc = subprocess.run([sys.executable, "-m", "snakemake", *_snakemake_args(tree, *args)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

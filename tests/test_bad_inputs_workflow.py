@@ -9,12 +9,13 @@ output_root appeared or changed.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from bad_inputs import Ctx, Setup, assert_refused, clean_environment
+
+from lash.workflow_env import with_this_interpreter
 
 pytestmark = pytest.mark.usefixtures(clean_environment.__name__)  # no LASH_DATA_DIR from the caller
 
@@ -121,7 +122,7 @@ def _no_tex_for_the_paper(ctx):
     pdf.write_bytes(b"%PDF-1.5 committed\n")
     setup = _real_run(ctx, names=["latexmk", "not on PATH"], target="paper/build/main.pdf",
                       configfiles=["config/smoke.yaml"], unchanged=[pdf])
-    setup.env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{_path_without_tex(ctx.tmp / 'bin')}"}
+    setup.env = with_this_interpreter({"PATH": str(_path_without_tex(ctx.tmp / "bin"))})
     setup.absent = [root / "logs", root / "results"]
     return setup
 

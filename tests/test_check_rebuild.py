@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lash.analysis.runs import char_level_ablations, made_clean_at
+
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_rebuild", REPO / "tools" / "check_rebuild.py")
 check = importlib.util.module_from_spec(spec)
@@ -66,3 +68,19 @@ def test_main_passes_a_clean_build_and_fails_otherwise(tmp_path, capsys):
     assert "FAIL word-level rules above 4 GiB resident: progressive/progressive: 4100 MB" in capsys.readouterr().out
     (results / "runs.csv").unlink()
     assert check.main(["--root", str(tmp_path)]) == 2
+
+
+def test_made_clean_at_needs_a_clean_tree_and_the_commit_when_given():
+    """The rule tools/rebuild.sh copies runs by and check_rebuild accepts them by."""
+    clean = {"git_sha": "0106382aa", "git_dirty": False}
+    assert made_clean_at(clean, "0106382") and made_clean_at(clean)
+    assert not made_clean_at(clean, "1ade770")
+    assert not made_clean_at({**clean, "git_dirty": True}) and not made_clean_at({**clean, "git_dirty": None})
+    assert not made_clean_at({"git_dirty": False}, "0106382")  # no commit recorded
+
+
+def test_char_level_ablations_leave_out_word_level_and_provenance_runs():
+    assert char_level_ablations(RUNS)[["family", "protocol"]].values.tolist() == [
+        ["alpha", "corrected"], ["alpha", "corrected"], ["lr", "corrected"], ["lr", "corrected"],
+        ["alpha", "original"]]
+    assert char_level_ablations(RUNS.drop(columns="level")).empty

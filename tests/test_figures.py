@@ -2,7 +2,6 @@
 plotting code makes Snakemake plan that figure and the PDF, nothing else."""
 
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -12,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fake_results import expected_settings, fake_bench, make_fake_results
+
+from lash.workflow_env import with_this_interpreter
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = str(REPO / "config" / "claims.yaml")
@@ -72,7 +73,7 @@ def test_seeded_jitter_leaves_the_callers_random_state_alone():
 
 
 def _snakemake(*args, cwd):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = with_this_interpreter()
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env=env)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

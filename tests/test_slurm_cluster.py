@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lash.workflow_env import with_this_interpreter
+
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = dict(
     line.split("=", 1)
@@ -89,7 +91,7 @@ def slurm_cluster():
 def start_snakemake(log: Path, *args: str) -> subprocess.Popen:
     """Snakemake in the background, its console in `log` (a pipe nobody reads would block it)."""
     # the jobs (local, or in SLURM, which exports this environment) call this environment's `lash`
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = with_this_interpreter()
     with log.open("w") as console:
         return subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=REPO, env=env,
                                 stdout=console, stderr=subprocess.STDOUT, text=True)

@@ -2,12 +2,13 @@
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from lash.workflow_env import with_this_interpreter
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "verify_run.py"
@@ -38,7 +39,7 @@ def test_first_difference_names_the_first_differing_leaf():
 
 
 def test_a_rerun_equals_the_run_and_a_changed_metric_is_named(tmp_path):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # `lash`
+    env = with_this_interpreter()  # the rules call `lash`
     made = subprocess.run([sys.executable, "-m", "snakemake", f"{tmp_path}/{RUN}", "--cores", "1",
                            "--configfile", "config/smoke.yaml", "--config", f"output_root={tmp_path}"],
                           cwd=REPO, capture_output=True, text=True, check=False, env=env)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from lash.workflow_env import with_this_interpreter
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -15,7 +17,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 def snakemake(*args, cwd=REPO):
     # the rules call the `lash` console script of this interpreter's environment
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = with_this_interpreter()
     return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
                           env=env)
 

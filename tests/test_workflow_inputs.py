@@ -9,14 +9,15 @@ from pathlib import Path
 
 import yaml
 
+from lash.workflow_env import with_this_interpreter
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = "../shared/data/wikitext-2"
 SOFT = {1: 0.1, 2: 0.2, 3: 0.5, 4: 1.0}
 
 
 def snakemake(*args, env=None):
-    base = {k: v for k, v in os.environ.items() if k not in ("LASH_DATA_DIR", "LASH_OFFLINE")}
-    base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base['PATH']}"
+    base = with_this_interpreter({k: v for k, v in os.environ.items() if k not in ("LASH_DATA_DIR", "LASH_OFFLINE")})
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=300, env={**base, **(env or {})})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

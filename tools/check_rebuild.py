@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lash.analysis.runs import char_level_ablations, made_clean_at
+
 CAP_SHARE = 0.05
 WORD_FAMILIES = ("ashem", "progressive")
 PEAK_MB = 4096
@@ -29,7 +31,7 @@ PEAK_MB = 4096
 def capped(runs: pd.DataFrame) -> tuple[int, int, list[str]]:
     """(capped, runs, 'family: k of n' of each family with a capped run) over the corrected
     character-level runs (the provenance family excluded: it keeps the original's budget)."""
-    char = runs[(runs.level == "char") & (runs.protocol == "corrected") & (runs.family != "provenance")]
+    char = char_level_ablations(runs).query("protocol == 'corrected'")
     hit = char.cap_reached.eq(1)  # not recorded (NaN): not capped
     families = [f"{f}: {int(g.sum())} of {len(g)}" for f, g in hit.groupby(char.family, sort=True) if g.any()]
     return int(hit.sum()), len(char), families
@@ -57,7 +59,7 @@ def foreign_runs(paths: list[Path], commit: str | None) -> tuple[set[str], list[
         prov = json.loads(path.read_text())["provenance"]
         sha = prov.get("git_sha") or "unknown"
         shas.add(sha)
-        if prov.get("git_dirty") is not False or (commit and not sha.startswith(commit)):
+        if not made_clean_at(prov, commit):
             bad.append(f"{path}: {sha[:7]}{' dirty' if prov.get('git_dirty') is not False else ''}")
     return shas, bad
 

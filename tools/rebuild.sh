@@ -29,15 +29,17 @@ design_runs() {  # every run JSON of the paper config: the outputs a forced dry 
 }
 
 from_build_commit() {  # those of the given files whose provenance names the build commit and a clean tree
-    "$venv/python" - "$BUILD_COMMIT" "$@" <<'PY'
+    # -P: lash from this checkout (its venv), not from the worktree the caller may stand in
+    "$venv/python" -P - "$BUILD_COMMIT" "$@" <<'PY'
 import json, sys
+from lash.analysis.runs import made_clean_at
 commit, paths = sys.argv[1], sys.argv[2:]
 for p in paths:
     try:
         prov = json.load(open(p))["provenance"]
     except (OSError, ValueError, KeyError):
         continue
-    if (prov.get("git_sha") or "").startswith(commit) and prov.get("git_dirty") is False:
+    if made_clean_at(prov, commit):
         print(p)
 PY
 }

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from lash.analysis.runs import read_run
 from lash.errors import DataError
+from lash.workflow_env import with_this_interpreter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rerunning {relative} into {tmp}", flush=True)
     try:
         # the rules call the `lash` console script: this interpreter's, also when its venv is not activated
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = with_this_interpreter()
         build = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False, env=env)
         if build.returncode != 0:
             print(build.stdout[-3000:] + build.stderr[-3000:], file=sys.stderr)

@@ -97,14 +97,20 @@ def payload_problems(payload: dict, seed: int, settings: dict) -> list[str]:
     return problems + headline_problems(headline)
 
 
+def _inspect(path, settings: dict) -> tuple[bytes, list[str], str]:
+    """(the run file's bytes, what is wrong with it given the workflow's settings for it, the fix)."""
+    try:
+        raw = read_bytes(path)
+        payload = parse_run(path, raw)
+    except RunFileError as exc:
+        return b"", [exc.problem], exc.fix
+    return raw, payload_problems(payload, parse_result_path(path)["seed"], settings), REBUILD.format(path=path)
+
+
 def file_problems(path, settings: dict) -> list[str]:
     """What check_runs would refuse in the existing run file at `path`, given the workflow's settings for
     it (the workflow asks this before any job starts, of the run files it will not rebuild)."""
-    try:
-        payload = parse_run(path, read_bytes(path))
-    except RunFileError as exc:
-        return [exc.problem]
-    return payload_problems(payload, parse_result_path(path)["seed"], settings)
+    return _inspect(path, settings)[1]
 
 
 def _seed_dirs(expected) -> dict[str, set[int]]:
@@ -152,18 +158,11 @@ def check_runs(paths, expected: dict[str, dict], not_counted: dict[str, dict] | 
                               "makes this path)", MISPLACED))
     accepted = {}
     for path in sorted((given & set(expected)) - missing):
-        try:
-            raw = read_bytes(path)
-            payload = parse_run(path, raw)
-        except RunFileError as exc:
-            refused.append((path, exc.problem, exc.fix))
-            continue
-        keys = parse_result_path(path)
-        problems = payload_problems(payload, keys["seed"], expected[path])
+        raw, problems, fix = _inspect(path, expected[path])
         if problems:
-            refused.append((path, "; ".join(problems), REBUILD.format(path=path)))
+            refused.append((path, "; ".join(problems), fix))
             continue
-        accepted[path] = {"path": path, **keys, "sha256": hashlib.sha256(raw).hexdigest()}
+        accepted[path] = {"path": path, **parse_result_path(path), "sha256": hashlib.sha256(raw).hexdigest()}
     if refused:
         raise DataError(refused_message(refused))
     return {"about": "the run files the statistics read, checked by lash.analysis.checks",

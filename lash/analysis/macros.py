@@ -43,6 +43,7 @@ import pandas as pd
 from .claim_macros import add_claim_macros
 from .formatting import FRACTIONS, GENERATED, fmt, metric_kind
 from .naming import METRIC_NAMES, camel, method_name, protocol_prefix
+from .runs import char_level_ablations
 from .verdicts import ALPHA, LEVEL, TOST_LEVEL
 
 __all__ = ["Macros", "build_numbers", "camel", "method_name", "numbers_header"]
@@ -157,7 +158,7 @@ def _design(m: Macros, runs: pd.DataFrame) -> None:
                 if value is not None:
                     m.add(f"cfg{method_name(family, variant)}{key}{camel(protocol_prefix(protocol))}",
                           *_setting(value))
-    char = runs[(runs.get("level") == "char") & (runs.family != "provenance")] if "level" in runs else runs[:0]
+    char = char_level_ablations(runs)
     for column, key in (("max_epochs", "MaxEpochs"), ("patience", "Patience"),
                         ("phase1_max_epochs", "PhaseOneMaxEpochs"), ("phase1_patience", "PhaseOnePatience")):
         if column not in runs:
@@ -175,7 +176,7 @@ def _caps(m: Macros, runs: pd.DataFrame) -> None:
     """Runs that reached their epoch cap without stopping early, per family and for character level."""
     if "cap_reached" not in runs:
         return
-    char = runs[(runs.get("level") == "char") & (runs.family != "provenance")]
+    char = char_level_ablations(runs)
     groups = [((p, camel(f)), g) for (p, f), g in runs.groupby(["protocol", "family"], sort=True)]
     groups += [((p, "Char"), g) for p, g in char.groupby("protocol", sort=True)]
     for (protocol, name), g in groups:

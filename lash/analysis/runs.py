@@ -26,6 +26,21 @@ _PATH = re.compile(r"(?P<family>[^/]+)/(?P<protocol>[^/-]+)-(?P<variant>[^/]+)/s
 _LITERAL = re.compile(r'(?<![\w".])(-?Infinity|NaN)(?![\w"])')
 
 
+def made_clean_at(provenance: dict, commit: str | None = None) -> bool:
+    """Whether a run's provenance says it was made from a clean tree, and at `commit` (a prefix of the
+    SHA) when one is given: the rebuild copies and accepts only such runs."""
+    sha = provenance.get("git_sha") or ""
+    return provenance.get("git_dirty") is False and (commit is None or sha.startswith(commit))
+
+
+def char_level_ablations(runs: pd.DataFrame) -> pd.DataFrame:
+    """The character-level runs of the ablation families (a load_runs table): the provenance family is
+    left out, since it keeps the original's budget and settings at the published seed."""
+    if "level" not in runs:
+        return runs[:0]
+    return runs[(runs.level == "char") & (runs.family != "provenance")]
+
+
 # --------------------------------------------------------------------------- reading
 
 def parse_result_path(path: str | Path) -> dict:
