@@ -135,9 +135,11 @@ finish)
     echo "commit with: git add -A results benchmarks figures paper && git commit"
     ;;
 status)
+    [ -d "$build" ] || { echo "no build worktree at $build: tools/rebuild.sh start creates it" >&2; exit 1; }
     total=$(design_runs | wc -l)
     n_here=$(cd "$here" && from_build_commit $(find results -name 'seed~*.json') | wc -l)
-    n_build=$(cd "$build" 2>/dev/null && from_build_commit $(find results -name 'seed~*.json') | wc -l || echo 0)
+    n_build=0  # no worktree yet
+    [ ! -d "$build/results" ] || n_build=$(cd "$build" && from_build_commit $(find results -name 'seed~*.json') | wc -l)
     echo "runs of the design: $total; made at $BUILD_COMMIT: $n_here in this checkout, $n_build in $build"
     if build_running; then echo "the build is running (log: $build/build.log)"; else echo "no build is running"; fi
     ;;
