@@ -2,11 +2,14 @@
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from lash.analysis.runs import char_level_ablations, made_clean_at
+from lash.analysis.runs import char_level_ablations, made_clean_at, parse_amended, rebuild_commit
+from lash.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_rebuild", REPO / "tools" / "check_rebuild.py")
@@ -52,6 +55,47 @@ def test_foreign_runs_names_dirty_and_other_commits(tmp_path):
     shas, bad = check.foreign_runs([ok, dirty, other], "0106382")
     assert shas == {"0106382abc", "fedcba9"}
     assert bad == [f"{dirty}: 0106382 dirty", f"{other}: fedcba9"]
+
+
+def test_an_amended_run_directory_must_come_from_its_amending_commit(tmp_path):
+    """A run directory rebuilt alone at a later commit: its runs must name that commit, the others the
+    build commit."""
+    amended = parse_amended(["sweep/corrected-exit2=7d14654"])
+    swept = write_run(tmp_path / "sweep" / "corrected-exit2" / "seed~0.json", "7d14654ff", False)
+    stale = write_run(tmp_path / "sweep" / "corrected-exit2" / "seed~1.json", "0106382abc", False)
+    built = write_run(tmp_path / "sweep" / "original-exit2" / "seed~0.json", "0106382abc", False)
+    astray = write_run(tmp_path / "alpha" / "corrected-a0.7" / "seed~0.json", "7d14654ff", False)
+    shas, bad = check.foreign_runs([swept, stale, built, astray], "0106382", amended)
+    assert shas == {"7d14654ff", "0106382abc"} and bad == [f"{stale}: 0106382", f"{astray}: 7d14654"]
+    assert rebuild_commit("results/sweep/corrected-exit2/seed~3.json", "0106382", amended) == "7d14654"
+    assert rebuild_commit("results/sweep/original-exit2/seed~3.json", "0106382", amended) == "0106382"
+
+
+@pytest.mark.parametrize("spec", ["sweep/corrected-exit2", "sweep=7d14654", "sweep/corrected-exit2="])
+def test_a_malformed_amended_directory_is_refused(spec):
+    with pytest.raises(DataError, match="expected <family>/<protocol>-<variant>=<commit>.*Fix:"):
+        parse_amended([spec])
+
+
+def test_training_changes_lists_training_sources_that_differ(tmp_path):
+    """Between the build commit and an amending one only config/ may change: a changed lash/train.py
+    is listed, a changed config or analysis module is not."""
+    repo = tmp_path / "repo"
+    for path in ("lash/__init__.py", "lash/run.py", "lash/train.py", "lash/ashem.py", "lash/analysis/__init__.py",
+                 "workflow/rules/train.smk", "workflow/rules/ashem.smk", "config/config.yaml"):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text("import lash.train\n" if path == "lash/run.py" else "x = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "build"], check=True)
+    (repo / "config" / "config.yaml").write_text("x = 2\n")
+    (repo / "lash" / "analysis" / "__init__.py").write_text("x = 2\n")
+    subprocess.run([*git, "commit", "-qam", "a setting"], check=True)
+    assert check.training_changes("HEAD~1", "HEAD", repo) == []
+    (repo / "lash" / "train.py").write_text("x = 2\n")
+    subprocess.run([*git, "commit", "-qam", "training code"], check=True)
+    assert check.training_changes("HEAD~2", "HEAD", repo) == ["lash/train.py"]
 
 
 def test_main_passes_a_clean_build_and_fails_otherwise(tmp_path, capsys):

@@ -106,6 +106,29 @@ def test_macro_names_are_checked():
             m.add(bad, 1.0, "ppl")
 
 
+def test_a_family_rebuilt_at_another_commit_gets_its_own_commit_macro():
+    """BuildGitSHA is the commit most runs were made at; a family and protocol made entirely at another
+    commit (rebuilt alone) is named with it; a mixed one is not."""
+    runs = pd.DataFrame({"family": ["alpha", "alpha", "sweep", "sweep", "sweep", "l2", "l2"],
+                         "protocol": ["corrected", "original", "corrected", "corrected", "original",
+                                      "corrected", "corrected"],
+                         "git_sha": ["0106382aa"] * 2 + ["7d14654bb"] * 2 + ["0106382aa", "0106382aa", "1234567cc"],
+                         "git_dirty": [False] * 7})
+    m = macros.Macros()
+    macros._build(m, runs, {})
+    assert m.tex["BuildGitSHA"] == "0106382" and m.tex["corrSweepGitSHA"] == "7d14654"
+    assert not any(name.endswith("GitSHA") and name != "BuildGitSHA" and name != "corrSweepGitSHA"
+                   for name in m.tex)  # the mixed l2 cell and the build's own cells: none
+    assert m.meta["git_shas"] == ["0106382", "1234567", "7d14654"]
+    assert m.tex["buildCommitsSentence"] == (r"Every run was made at commit \texttt{0106382}, except the corrected "
+                                             r"runs of family \texttt{sweep}, made at commit \texttt{7d14654} "
+                                             r"(further runs at: \texttt{1234567}).")
+    one = macros.Macros()
+    macros._build(one, runs.assign(git_sha="0106382aa", git_dirty=[True] + [False] * 6), {})
+    assert one.tex["buildCommitsSentence"] == r"Every run was made at commit \texttt{0106382}, except the corrected " \
+        r"runs of family \texttt{alpha}, made at commit \texttt{0106382-dirty}."
+
+
 # --------------------------------------------------------------------------- end to end
 
 def test_aggregate_writes_tidy_tables(built):

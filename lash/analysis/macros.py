@@ -22,7 +22,9 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
   what the original code prints at the published seed, \\origCode<Preset>Ppl, and how many of our
   fallback provenance runs agree to its digits (\\charSeedFortyTwoMatches of \\charSeedFortyTwoCompared);
   how many published parameter counts our fallback runs have (\\paramCountsMatched of \\paramCountsCompared);
-- build: \\BuildGitSHA, \\publishedSeed, \\nRuns, \\nSeeds, \\nWordSeeds, \\buildMinutes, \\fallbackVocabSize,
+- build: \\BuildGitSHA (the commit most runs were made at; \\<protocol><Family>GitSHA for a family and
+  protocol whose runs were all made at another one), \\publishedSeed, \\nRuns, \\nSeeds, \\nWordSeeds,
+  \\buildMinutes, \\fallbackVocabSize,
   \\vocabSize<Protocol><Level> (e.g. \\vocabSizeCorrWord), how the runs computed (\\cpuModel,
   \\runsKernels, \\runsAtenCapability, \\runsMklCbwr: every distinct value; \\nCpuModel etc. count them);
 - timing (results/timing.csv: lash.analysis.timing), the seed-42 ASHEM run against the original code
@@ -78,12 +80,17 @@ def _stem(protocol: str, family: str, variant: str, metric: str) -> str:
     return protocol_prefix(protocol) + method_name(family, variant) + METRIC_NAMES.get(metric, camel(metric))
 
 
+def _commit_tags(runs: pd.DataFrame) -> pd.Series:
+    """Each run's commit, short, "-dirty" appended when made from a dirty tree."""
+    dirty = runs.get("git_dirty", pd.Series(False, index=runs.index)).astype(str).str.lower().eq("true")
+    return runs.git_sha.fillna("unknown").astype(str).str[:7] + dirty.map({True: "-dirty", False: ""})
+
+
 def _git_sha(runs: pd.DataFrame) -> tuple[str | None, list[str]]:
     """The commit most runs were produced with (short), and every distinct one (dirty marked)."""
     if runs.empty or "git_sha" not in runs or runs.git_sha.dropna().empty:
         return None, []
-    dirty = runs.get("git_dirty", pd.Series(False, index=runs.index)).astype(str).str.lower().eq("true")
-    tags = runs.git_sha.fillna("unknown").astype(str).str[:7] + dirty.map({True: "-dirty", False: ""})
+    tags = _commit_tags(runs)
     return tags.value_counts().index[0], sorted(tags.unique())
 
 
@@ -100,10 +107,28 @@ def _setting(value) -> tuple[object, str]:
     return f"{float(value):g}", "text"
 
 
+def _commits(m: Macros, runs: pd.DataFrame, sha: str, shas: list[str]) -> None:
+    """\\<protocol><Family>GitSHA for a family and protocol whose runs were all made at another commit than
+    most (rebuilt alone, e.g. after raising its epoch cap), and \\buildCommitsSentence saying it all."""
+    tags, apart, accounted = _commit_tags(runs), [], {sha}
+    for (protocol, family), g in tags.groupby([runs.protocol, runs.family], sort=True):
+        if g.nunique() == 1 and g.iloc[0] != sha:
+            m.add(f"{protocol_prefix(protocol)}{camel(family)}GitSHA", g.iloc[0], "text")
+            escaped = family.replace("_", r"\_")
+            apart.append(f"the {protocol} runs of family \\texttt{{{escaped}}}, made at commit "
+                         f"\\texttt{{{g.iloc[0]}}}")
+            accounted.add(g.iloc[0])
+    scattered = [f"\\texttt{{{t}}}" for t in shas if t not in accounted]
+    m.add("buildCommitsSentence", f"Every run was made at commit \\texttt{{{sha}}}"
+          + (", except " + "; ".join(apart) if apart else "")
+          + (f" (further runs at: {', '.join(scattered)})" if scattered else "") + ".", "text")
+
+
 def _build(m: Macros, runs: pd.DataFrame, params: dict) -> None:
     sha, shas = _git_sha(runs)
     if sha:
         m.add("BuildGitSHA", sha, "text")
+        _commits(m, runs, sha, shas)
     m.meta.update(git_sha=sha, git_shas=shas)
     m.add("nRuns", len(runs), "int")
     for key, name in (("seeds", "nSeeds"), ("word_seeds", "nWordSeeds")):

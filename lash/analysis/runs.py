@@ -33,6 +33,26 @@ def made_clean_at(provenance: dict, commit: str | None = None) -> bool:
     return provenance.get("git_dirty") is False and (commit is None or sha.startswith(commit))
 
 
+def rebuild_commit(path, commit: str | None, amended: dict[str, str]) -> str | None:
+    """The commit a run of the rebuild must have been made at: the one `amended` gives its run directory
+    (`<family>/<protocol>-<variant>`, rebuilt alone at a later commit), else `commit`."""
+    path = Path(path)
+    return amended.get(f"{path.parent.parent.name}/{path.parent.name}", commit)
+
+
+def parse_amended(specs: Iterable[str]) -> dict[str, str]:
+    """{run directory: commit} from `<family>/<protocol>-<variant>=<commit>` items (tools/rebuild.sh's
+    AMENDED, tools/check_rebuild.py's --amended)."""
+    amended = {}
+    for spec in specs:
+        directory, sep, commit = spec.partition("=")
+        if not sep or not _PATH.match(f"{directory}/seed~0.json") or not commit:
+            raise DataError(f"amended run directory {spec!r}: expected <family>/<protocol>-<variant>=<commit>. "
+                            "Fix: e.g. sweep/corrected-exit2=7d14654")
+        amended[directory] = commit
+    return amended
+
+
 def char_level_ablations(runs: pd.DataFrame) -> pd.DataFrame:
     """The character-level runs of the ablation families (a load_runs table): the provenance family is
     left out, since it keeps the original's budget and settings at the published seed."""
