@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from lash.analysis import intervals, stats
+from lash.analysis import intervals, macros, stats
 from lash.analysis import runs as run_tables
+from lash.analysis.macros import Macros
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = Path(__file__).parent / "data" / "smoke_run.json"
@@ -204,6 +205,24 @@ def test_budget_and_epoch_caps_by_hand():
     caps = stats.epoch_caps(runs).set_index("family")
     assert caps.loc["alpha", ["n_runs", "n_known", "n_capped"]].tolist() == [3, 2, 1]
     assert caps.loc["alpha", "share_capped"] == 0.5 and caps.loc["sweep", "max_epochs"] == "30"
+
+
+def test_late_gain_is_the_fall_over_the_last_ten_epochs_by_hand():
+    """1 - ppl[last] / ppl[last - 10] of the validation perplexity; NaN with ten epochs or fewer, or for a
+    run in phases; and the macro takes the largest over the family's capped runs only."""
+    history = [{"validation": {"ppl": 20.0 - e}} for e in range(12)]  # 20, 19, ..., 9
+    assert run_tables.late_gain({"history": history}) == pytest.approx(1 - 9.0 / 19.0)
+    assert math.isnan(run_tables.late_gain({"history": history[:10]}))
+    assert math.isnan(run_tables.late_gain({"history": history, "phase2": {}}))
+    runs = pd.DataFrame({"family": ["sweep"] * 3, "protocol": ["corrected"] * 3, "cap_reached": [1.0, 1.0, 0.0],
+                         "late_gain": [0.0031, 0.0052, 0.2], "level": ["char"] * 3})
+    m = Macros()
+    macros._caps(m, runs)
+    assert m.tex["corrSweepCappedLateGain"] == "0.5" and m.tex["corrSweepCapN"] == "2"  # 0.2: not capped
+    assert m.tex["lateGainEpochs"] == "10"
+    m = Macros()
+    macros._caps(m, runs.assign(cap_reached=0.0))
+    assert m.tex["corrSweepCappedLateGain"] == "n/a"
 
 
 def test_run_row_records_exits_ece_and_code_paths():

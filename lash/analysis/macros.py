@@ -14,7 +14,8 @@ Macro names (letters only; digits spelled out; `camel`, `method_name`):
   phase one of a run in phases) and
   the protocol's usual character-level budget <protocol>MaxEpochs | Patience;
 - epoch caps: <protocol><Family>CapN | RunsN | CapShare and <protocol>CharCapN | RunsN | CapShare (runs
-  that reached their epoch cap without stopping early);
+  that reached their epoch cap without stopping early), <protocol><Family>CappedLateGain (the largest fall
+  of validation perplexity over the last \\lateGainEpochs epochs among those runs);
 - the verdict scheme: \\ciLevel, \\tostLevel, \\alphaLevel, \\delta<Group> (claims.yaml smallest_effects),
   \\minExactP (the smallest two-sided p an exact sign or signed-rank test can reach with \\nSeeds pairs)
   and \\exactTestsClause (whether that can reject at \\alphaLevel);
@@ -45,7 +46,7 @@ import pandas as pd
 from .claim_macros import add_claim_macros
 from .formatting import FRACTIONS, GENERATED, fmt, metric_kind
 from .naming import METRIC_NAMES, camel, method_name, protocol_prefix
-from .runs import char_level_ablations
+from .runs import LATE_EPOCHS, char_level_ablations
 from .verdicts import ALPHA, LEVEL, TOST_LEVEL
 
 __all__ = ["Macros", "build_numbers", "camel", "method_name", "numbers_header"]
@@ -202,6 +203,7 @@ def _caps(m: Macros, runs: pd.DataFrame) -> None:
     if "cap_reached" not in runs:
         return
     char = char_level_ablations(runs)
+    m.add("lateGainEpochs", LATE_EPOCHS, "int")
     groups = [((p, camel(f)), g) for (p, f), g in runs.groupby(["protocol", "family"], sort=True)]
     groups += [((p, "Char"), g) for p, g in char.groupby("protocol", sort=True)]
     for (protocol, name), g in groups:
@@ -210,6 +212,8 @@ def _caps(m: Macros, runs: pd.DataFrame) -> None:
         m.add(f"{stem}CapN", int(known.sum()), "int")
         m.add(f"{stem}RunsN", len(g), "int")
         m.add(f"{stem}CapShare", known.mean() if len(known) else float("nan"), "frac")
+        if "late_gain" in g:  # how far from converged the capped runs still were (NaN: none capped)
+            m.add(f"{stem}CappedLateGain", g.late_gain[g.cap_reached.eq(1)].max(), "frac")
 
 
 def _scheme(m: Macros, claims_config: dict) -> None:

@@ -155,6 +155,20 @@ def _stage_capped(stage: dict, max_epochs) -> float:
     return 0.0 if stopped is True else float(epochs >= max_epochs)
 
 
+#: The window of `late_gain`: how much a run still improved over its last epochs.
+LATE_EPOCHS = 10
+
+
+def late_gain(m: dict) -> float:
+    """The relative fall of the validation perplexity (the early-stopping metric) over a character-level
+    run's last LATE_EPOCHS epochs, 1 - ppl[last] / ppl[last - LATE_EPOCHS]; NaN for a run in phases or
+    one with fewer epochs: how far from converged a run that reached its cap still was."""
+    ppl = [_num(((e or {}).get("validation") or {}).get("ppl")) for e in m.get("history") or []]
+    if "phase2" in m or len(ppl) <= LATE_EPOCHS:
+        return math.nan
+    return 1.0 - ppl[-1] / ppl[-1 - LATE_EPOCHS]
+
+
 def budget(m: dict, cfg: dict) -> dict:
     """Epochs run, cap, early stop and whether the run reached its cap without stopping early: a
     character-level run's training, or ASHEM's / progressive training's phases (capped when any
@@ -163,7 +177,7 @@ def budget(m: dict, cfg: dict) -> dict:
     if "phase2" not in m:
         capped = _stage_capped(m, train.get("max_epochs"))
         return {"max_epochs": _num(train.get("max_epochs")), "stopped_early": _flag(m.get("stopped_early")),
-                "cap_reached": capped}
+                "cap_reached": capped, "late_gain": late_gain(m)}
     phases = [(m.get("phase1") or {}, ashem.get("phase1_max_epochs")),
               (m.get("phase2") or {}, ashem.get("phase2_max_epochs"))]
     capped = [_stage_capped(stage, cap) for stage, cap in phases]
