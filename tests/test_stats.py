@@ -225,6 +225,20 @@ def test_late_gain_is_the_fall_over_the_last_ten_epochs_by_hand():
     assert m.tex["corrSweepCappedLateGain"] == "n/a"
 
 
+def test_a_resumed_phase_has_no_wall_time():
+    """A phase resumed from its checkpoint timed only the epochs after the resume: its time is NaN, so a
+    timing claim never compares a part of a phase with a whole one."""
+    payload = {"metrics": {"headline": {"split": "validation"}}, "timing": {"phase1_s": 447.671},
+               "provenance": {"resumed_from_epoch": {"phase1": None, "phase2": 2}}}
+    path = "results/progressive/original-standard/seed~2.json"
+    assert run_tables.run_row(path, payload)["phase1_seconds"] == 447.671  # phase two's resume: no matter
+    payload["provenance"]["resumed_from_epoch"]["phase1"] = 5
+    assert math.isnan(run_tables.run_row(path, payload)["phase1_seconds"])
+    assert run_tables.run_row(path, payload)["resumed"] == 1.0
+    assert run_tables.run_row(path, {**payload, "provenance": {"resumed_from_epoch": 3}})["resumed"] == 1.0
+    assert run_tables.run_row(path, {**payload, "provenance": {"resumed_from_epoch": None}})["resumed"] == 0.0
+
+
 def test_run_row_records_exits_ece_and_code_paths():
     payload = json.loads(SMOKE.read_text())
     split = payload["metrics"]["headline"]["split"]

@@ -179,8 +179,11 @@ finish)
     "$0" collect
     [ "$(missing_runs | wc -l)" = 0 ] || { echo "the build is not complete: run tools/rebuild.sh start" >&2; exit 1; }
     cd "$here"
-    "$venv/snakemake" --cores "$CORES" --config data_dir="$DATA_DIR"
-    "$venv/snakemake" -n --config data_dir="$DATA_DIR" 2>&1 | grep -q "Nothing to be done" ||
+    export PATH="$venv:$PATH"  # the jobs' shell commands (lash, latexmk's python) from this environment
+    snakemake --cores "$CORES" --config data_dir="$DATA_DIR"
+    # the whole dry run first: grep -q stopping early would break the pipe (pipefail)
+    dry_run=$(snakemake -n --config data_dir="$DATA_DIR" 2>&1)
+    grep -q "Nothing to be done" <<<"$dry_run" ||
         { echo "snakemake -n still plans jobs in $here: see its dry run" >&2; exit 1; }
     # shellcheck disable=SC2086
     "$venv/python" tools/check_rebuild.py --commit "$BUILD_COMMIT" --amended $AMENDED

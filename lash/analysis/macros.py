@@ -142,6 +142,8 @@ def _build(m: Macros, runs: pd.DataFrame, params: dict) -> None:
         m.add("minExactP", min_exact_p, "num4")
         m.add("exactTestsClause", "no exact non-parametric test can reject at" if min_exact_p >= ALPHA
               else "exact non-parametric tests could reject at", "text")
+    if "resumed" in runs:  # jobs a session's end cut off: their benchmark files time the rest only
+        m.add("nRunsResumed", int(runs.resumed.sum()), "int")
     if "wall_seconds" in runs and runs.wall_seconds.notna().any():
         m.add("buildMinutes", runs.wall_seconds.sum() / 60, "num1")
     for column, name in (("cpu_model", "cpuModel"), ("kernels", "runsKernels"),

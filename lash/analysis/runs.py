@@ -218,6 +218,22 @@ def code_paths(cfg: dict, prov: dict) -> dict:
             "mkl_cbwr": (cpu.get("code_path_variables") or {}).get("MKL_CBWR")}
 
 
+def _resumed(payload: dict) -> float:
+    """1.0 when the run (any of its phases) was resumed from a checkpoint, else 0.0."""
+    resumed = (payload.get("provenance") or {}).get("resumed_from_epoch")
+    values = resumed.values() if isinstance(resumed, dict) else [resumed]
+    return float(any(v is not None for v in values))
+
+
+def _phase1_seconds(payload: dict) -> float:
+    """Phase one's wall time; NaN when phase one was resumed from a checkpoint (a job cut off by the end of
+    a session), since its time then covers only the epochs after the resume."""
+    resumed = (payload.get("provenance") or {}).get("resumed_from_epoch")
+    if isinstance(resumed, dict) and resumed.get("phase1") is not None:
+        return math.nan
+    return _num((payload.get("timing") or {}).get("phase1_s"))
+
+
 def run_row(path: str | Path, payload: dict) -> dict:
     """One tidy row. `final_ppl`, `exit<k>_ppl` and the ECEs come from the reported split's per-exit
     evaluation, i.e. on the weights the run ended with (restored best for `corrected`; the last epoch's weights for
@@ -253,7 +269,7 @@ def run_row(path: str | Path, payload: dict) -> dict:
         level=(cfg.get("data") or {}).get("level"),
         routing_threshold=_num(cfg.get("routing_threshold")),
         **budget(m, cfg), **design(cfg, phased="phase2" in m),
-        phase1_seconds=_num((payload.get("timing") or {}).get("phase1_s")),
+        phase1_seconds=_phase1_seconds(payload), resumed=_resumed(payload),
         **code_paths(cfg, prov),
         speedup_ideal=_num(timing.get("speedup_ideal")),
         speedup_measured=_num(timing.get("speedup_measured")),
