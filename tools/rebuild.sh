@@ -110,7 +110,8 @@ running_in() {  # the worktree a Snakemake process works in (this session's or a
     local pid dir
     for pid in $(pgrep -f 'snakemake' || true); do
         dir=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
-        worktrees | cut -d' ' -f1 | grep -qxF "$dir" && { echo "$dir"; return 0; }
+        # a here-string, not a pipe: grep -q leaving early would break the pipe (pipefail)
+        grep -qxF "$dir" <<<"$(worktrees | cut -d' ' -f1)" && { echo "$dir"; return 0; }
     done
     return 1
 }
