@@ -100,7 +100,7 @@ def table_deltas(claims_config: dict) -> str:
     rows = []
     for name, group in (claims_config.get("smallest_effects") or {}).items():
         unit = UNITS[group["scale"]][1]
-        metrics = ", ".join(m.replace("_", r"\_") for m in group["metrics"])
+        metrics = ", ".join(m.replace("_", r"\_\allowbreak{}") for m in group["metrics"])  # long names may wrap
         scale = "log ratio" if group["scale"] == "log" else "difference"
         rows.append(f"{name} & {metrics} & {scale} & $\\pm${fmt(group['delta'], 'pp')[1]}{unit} & "
                     f"{group['why'].replace('%', chr(92) + '%')} \\\\")
