@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's rebuild from one clean commit, in a worktree of its own (README, "Rebuilding the paper"):
-#   tools/rebuild.sh start    create ../build at $BUILD_COMMIT (once), seed it with the runs this checkout
-#                             already holds from that commit, and build the missing ones in the background
+#   tools/rebuild.sh start    create ../build at $BUILD_COMMIT and one worktree per AMENDED commit (once),
+#                             seed them with the runs this checkout already holds from their commits, and
+#                             build the missing ones in the background
 #   tools/rebuild.sh collect  copy the worktree's finished runs, stage metrics and benchmark files into
 #                             this checkout, with benchmarks/build.json (the build's wall time so far,
 #                             and whether it is complete), ready to commit
@@ -130,28 +131,26 @@ own_benchmarks() {  # the benchmark files of a worktree: those of its run direct
     done
 }
 
+new_worktree() {  # worktree $1 at commit $2, seeded with the runs this checkout holds from their build
+    # commit, so that only runs missing here are built there
+    git -C "$here" worktree add "$1" "$2"
+    rm -rf "$1"/results/*/ "$1"/benchmarks/snakemake
+    (cd "$here" && from_build_commit $(git ls-files 'results/*seed~*.json' 'results/*/*.json')) |
+    while read -r f; do
+        mkdir -p "$1/$(dirname "$f")" && cp "$here/$f" "$1/$f"  # new mtime: newer than the code
+    done
+}
+
 case "${1:-status}" in
 start)
     if dir=$(running_in); then
         echo "a build is already running in $dir (log: $dir/build.log)"; exit 0
     fi
-    if [ ! -d "$build" ]; then
-        git -C "$here" worktree add "$build" "$BUILD_COMMIT"
-        rm -rf "$build"/results/*/ "$build"/benchmarks/snakemake
-        (cd "$here" && from_build_commit $(git ls-files 'results/*seed~*.json' 'results/*/*.json')) |
-        while read -r f; do
-            mkdir -p "$build/$(dirname "$f")" && cp "$here/$f" "$build/$f"  # new mtime: newer than the code
-        done
-    fi
+    worktrees | while read -r dir commit _; do [ -d "$dir" ] || new_worktree "$dir" "$commit"; done
     missing=$(missing_runs)
     [ -n "$missing" ] || { echo "every run of the design is built"; exit 0; }
     dir=$(echo "$missing" | head -1 | cut -d' ' -f1)  # one build at a time: the main one first
     runs=$(echo "$missing" | grep "^$dir " | cut -d' ' -f2)
-    if [ ! -d "$dir" ]; then  # an amended run directory's worktree, at its commit
-        commit=$(worktrees | grep "^$dir " | cut -d' ' -f2)
-        git -C "$here" worktree add "$dir" "$commit"
-        rm -rf "$dir"/results/*/ "$dir"/benchmarks/snakemake
-    fi
     echo "$(echo "$runs" | wc -l) runs to build in $dir (log: $dir/build.log)"
     # A lock left by a build whose session ended (no Snakemake runs there now, checked above).
     (cd "$dir" && env PATH="$venv:$PATH" PYTHONPATH="$dir" snakemake --unlock --config data_dir="$DATA_DIR" >/dev/null)
