@@ -218,18 +218,17 @@ def code_paths(cfg: dict, prov: dict) -> dict:
             "mkl_cbwr": (cpu.get("code_path_variables") or {}).get("MKL_CBWR")}
 
 
-def _resumed(payload: dict) -> float:
-    """1.0 when the run (any of its phases) was resumed from a checkpoint, else 0.0."""
+def _resumed_from(payload: dict) -> dict:
+    """The epoch each training stage was resumed from ({"phase1": ..., "phase2": ...} for a run in phases,
+    {"train": ...} otherwise; None where a stage was not resumed)."""
     resumed = (payload.get("provenance") or {}).get("resumed_from_epoch")
-    values = resumed.values() if isinstance(resumed, dict) else [resumed]
-    return float(any(v is not None for v in values))
+    return resumed if isinstance(resumed, dict) else {"train": resumed}
 
 
 def _phase1_seconds(payload: dict) -> float:
     """Phase one's wall time; NaN when phase one was resumed from a checkpoint (a job cut off by the end of
     a session), since its time then covers only the epochs after the resume."""
-    resumed = (payload.get("provenance") or {}).get("resumed_from_epoch")
-    if isinstance(resumed, dict) and resumed.get("phase1") is not None:
+    if _resumed_from(payload).get("phase1") is not None:
         return math.nan
     return _num((payload.get("timing") or {}).get("phase1_s"))
 
@@ -269,7 +268,8 @@ def run_row(path: str | Path, payload: dict) -> dict:
         level=(cfg.get("data") or {}).get("level"),
         routing_threshold=_num(cfg.get("routing_threshold")),
         **budget(m, cfg), **design(cfg, phased="phase2" in m),
-        phase1_seconds=_phase1_seconds(payload), resumed=_resumed(payload),
+        phase1_seconds=_phase1_seconds(payload),
+        resumed=float(any(epoch is not None for epoch in _resumed_from(payload).values())),
         **code_paths(cfg, prov),
         speedup_ideal=_num(timing.get("speedup_ideal")),
         speedup_measured=_num(timing.get("speedup_measured")),
